@@ -1,0 +1,556 @@
+"""Condition operators: the boolean layer that runs over occurrences and post fields.
+
+The compiler lowers resolved conditions to these small operator objects (children of
+``and``/``or`` sorted cheapest first). Each operator answers three questions about one
+post: its value (short-circuiting), the evidence it contributes when true (language.md
+§4), and an explanation node with its value for ``explain``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import operator
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from . import nodes as n
+from .matchers import Occurrence
+from .verdict import ExplainNode
+
+__all__ = ["Context", "Op", "describe", "lower"]
+
+_CMP: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq, "!=": operator.ne,
+}
+_MISSING = object()
+
+
+class Context(Protocol):
+    """What operators need from the runtime for one post."""
+
+    occ: dict[tuple[str, int], list[Occurrence]]
+    post: dict[str, Any]
+
+    def rule_holds(self, index: int) -> bool: ...
+
+    def rule_evidence(self, index: int) -> list[Occurrence]: ...
+
+    def words(self, label: str) -> list[tuple[int, int]]: ...
+
+    def explain_rule(self, index: int) -> ExplainNode: ...
+
+
+class Op:
+    """Base operator."""
+
+    __slots__ = ("cost", "node")
+    cost: int
+    node: Any
+
+    def value(self, ctx: Context) -> bool:
+        raise NotImplementedError
+
+    def collect(self, ctx: Context, out: list[Occurrence]) -> None:
+        """Append evidence; called only when ``value`` is true."""
+
+    def explain(self, ctx: Context) -> ExplainNode:
+        return ExplainNode(describe(self.node), self.value(ctx))
+
+    def items(self) -> list[tuple[str, int]]:
+        """(scope, item id) pairs this operator reads, for the trigger index."""
+        return []
+
+    def possible_without_hits(self) -> bool:
+        """Can this be true on a post where no item occurs? (then the rule always runs)"""
+        return True
+
+
+# ---------------------------------------------------------------- boolean
+
+
+class OrOp(Op):
+    __slots__ = ("children",)
+
+    def __init__(self, node: Any, children: Sequence[Op]) -> None:
+        self.node = node
+        self.children = sorted(children, key=lambda c: c.cost)
+        self.cost = sum(c.cost for c in children)
+
+    def value(self, ctx: Context) -> bool:
+        return any(c.value(ctx) for c in self.children)
+
+    def collect(self, ctx: Context, out: list[Occurrence]) -> None:
+        for c in self.children:
+            if c.value(ctx):
+                c.collect(ctx, out)
+
+    def explain(self, ctx: Context) -> ExplainNode:
+        kids = tuple(c.explain(ctx) for c in _source_order(self.node.operands, self.children))
+        return ExplainNode("or", any(k.value for k in kids), kids)
+
+    def items(self) -> list[tuple[str, int]]:
+        return [i for c in self.children for i in c.items()]
+
+    def possible_without_hits(self) -> bool:
+        return any(c.possible_without_hits() for c in self.children)
+
+
+class AndOp(OrOp):
+    __slots__ = ()
+
+    def value(self, ctx: Context) -> bool:
+        return all(c.value(ctx) for c in self.children)
+
+    def collect(self, ctx: Context, out: list[Occurrence]) -> None:
+        for c in self.children:
+            c.collect(ctx, out)
+
+    def explain(self, ctx: Context) -> ExplainNode:
+        kids = tuple(c.explain(ctx) for c in _source_order(self.node.operands, self.children))
+        return ExplainNode("and", all(k.value for k in kids), kids)
+
+    def possible_without_hits(self) -> bool:
+        return all(c.possible_without_hits() for c in self.children)
+
+
+def _source_order(operands: Sequence[Any], children: Sequence[Op]) -> list[Op]:
+    by_id = {id(c.node): c for c in children}
+    ordered = [by_id[id(o)] for o in operands if id(o) in by_id]
+    return ordered if len(ordered) == len(children) else list(children)
+
+
+class NotOp(Op):
+    __slots__ = ("child",)
+
+    def __init__(self, node: Any, child: Op) -> None:
+        self.node = node
+        self.child = child
+        self.cost = child.cost
+
+    def value(self, ctx: Context) -> bool:
+        return not self.child.value(ctx)
+
+    def explain(self, ctx: Context) -> ExplainNode:
+        kid = self.child.explain(ctx)
+        return ExplainNode("not", not kid.value, (kid,))
+
+    def items(self) -> list[tuple[str, int]]:
+        return self.child.items()
+
+    def possible_without_hits(self) -> bool:
+        return True
+
+
+# ---------------------------------------------------------------- matching
+
+
+class _MatchOp(Op):
+    __slots__ = ("ids", "scope")
+
+    def __init__(self, node: Any, scope: str, ids: Sequence[int]) -> None:
+        self.node = node
+        self.scope = scope
+        self.ids = tuple(ids)
+        self.cost = 2
+
+    def _occ(self, ctx: Context, item: int) -> list[Occurrence]:
+        return ctx.occ.get((self.scope, item)) or []
+
+    def items(self) -> list[tuple[str, int]]:
+        return [(self.scope, i) for i in self.ids]
+
+    def collect(self, ctx: Context, out: list[Occurrence]) -> None:
+        for i in self.ids:
+            out.extend(self._occ(ctx, i))
+
+    def explain(self, ctx: Context) -> ExplainNode:
+        value = self.value(ctx)
+        occs = [o for i in self.ids for o in self._occ(ctx, i)]
+        detail = _occ_detail(ctx, occs) if occs else ""
+        return ExplainNode(describe(self.node, self.scope), value, (), detail)
+
+    def possible_without_hits(self) -> bool:
+        return False
+
+
+def _occ_detail(ctx: Context, occs: Sequence[Occurrence]) -> str:
+    shown = []
+    for o in occs[:8]:
+        shown.append(f"{o.term!r}@{o.field}[{o.start}:{o.end}]")
+    more = f" (+{len(occs) - 8} more)" if len(occs) > 8 else ""
+    return "found " + ", ".join(shown) + more
+
+
+class AnyOp(_MatchOp):
+    __slots__ = ()
+
+    def value(self, ctx: Context) -> bool:
+        occ = ctx.occ
+        scope = self.scope
+        return any((scope, i) in occ for i in self.ids)
+
+
+class AllOp(_MatchOp):
+    __slots__ = ()
+
+    def value(self, ctx: Context) -> bool:
+        occ = ctx.occ
+        scope = self.scope
+        return all((scope, i) in occ for i in self.ids)
+
+
+class NOfOp(_MatchOp):
+    __slots__ = ("n",)
+
+    def __init__(self, node: Any, scope: str, ids: Sequence[int], count: int) -> None:
+        super().__init__(node, scope, ids)
+        self.n = count
+
+    def value(self, ctx: Context) -> bool:
+        occ = ctx.occ
+        return sum(1 for i in self.ids if (self.scope, i) in occ) >= self.n
+
+    def possible_without_hits(self) -> bool:
+        return self.n <= 0
+
+
+class CountOp(_MatchOp):
+    __slots__ = ("cmp", "n")
+
+    def __init__(self, node: Any, scope: str, ids: Sequence[int], op: str, count: int) -> None:
+        super().__init__(node, scope, ids)
+        self.cmp = _CMP[op]
+        self.n = count
+
+    def measure(self, ctx: Context) -> int:
+        return len({(o.field, o.start, o.end) for i in self.ids for o in self._occ(ctx, i)})
+
+    def value(self, ctx: Context) -> bool:
+        return self.cmp(self.measure(ctx), self.n)
+
+    def explain(self, ctx: Context) -> ExplainNode:
+        base = super().explain(ctx)
+        return ExplainNode(base.label, base.value, (), f"count = {self.measure(ctx)}; {base.detail}".rstrip("; "))
+
+    def possible_without_hits(self) -> bool:
+        return self.cmp(0, self.n)
+
+
+class DistinctOp(CountOp):
+    __slots__ = ()
+
+    def measure(self, ctx: Context) -> int:
+        return len({o.term for i in self.ids for o in self._occ(ctx, i)})
+
+
+class NearOp(_MatchOp):
+    __slots__ = ("left", "ordered", "right", "n")
+
+    def __init__(self, node: Any, scope: str, left: Sequence[int], right: Sequence[int],
+                 distance: int, ordered: bool) -> None:
+        super().__init__(node, scope, (*left, *right))
+        self.left = tuple(left)
+        self.right = tuple(right)
+        self.n = distance
+        self.ordered = ordered
+        self.cost = 4
+
+    def pairs(self, ctx: Context, first_only: bool) -> list[tuple[Occurrence, Occurrence]]:
+        lefts = [o for i in self.left for o in self._occ(ctx, i)]
+        if not lefts:
+            return []
+        rights = [o for i in self.right for o in self._occ(ctx, i)]
+        out = []
+        for a in lefts:
+            for b in rights:
+                if a.field != b.field:
+                    continue
+                if self.ordered:
+                    if a.end > b.start:
+                        continue
+                    d = _word_distance(ctx, a, b)
+                else:
+                    d = _word_distance(ctx, a, b) if (a.start, a.end) <= (b.start, b.end) else _word_distance(ctx, b, a)
+                if d <= self.n:
+                    out.append((a, b))
+                    if first_only:
+                        return out
+        return out
+
+    def value(self, ctx: Context) -> bool:
+        return bool(self.pairs(ctx, True))
+
+    def collect(self, ctx: Context, out: list[Occurrence]) -> None:
+        for a, b in self.pairs(ctx, False):
+            out.append(a)
+            out.append(b)
+
+
+def _word_range(ctx: Context, o: Occurrence) -> tuple[int, int]:
+    words = ctx.words(o.field)
+    ends = [w[1] for w in words]
+    first = bisect.bisect_right(ends, o.start)  # first word ending after start
+    last = first
+    while last < len(words) and words[last][0] < o.end:
+        last += 1
+    if last == first:  # covers no word: sits before word `first`
+        return first, first
+    return first, last - 1
+
+
+def _word_distance(ctx: Context, earlier: Occurrence, later: Occurrence) -> int:
+    """Words apart (language.md §4); overlapping occurrences are never apart."""
+    if earlier.start < later.end and later.start < earlier.end:
+        return 0
+    _, last = _word_range(ctx, earlier)
+    first, _ = _word_range(ctx, later)
+    return max(0, first - last)
+
+
+# ---------------------------------------------------------------- fields
+
+
+def field_value(post: dict[str, Any], key: tuple[str, ...]) -> Any:
+    """The value at a field path, or _MISSING."""
+    cur: Any = post
+    for part in key:
+        if not isinstance(cur, dict):
+            return _MISSING
+        cur = cur.get(part, _MISSING)
+        if cur is _MISSING:
+            return _MISSING
+    return cur
+
+
+def _as_datetime(v: Any) -> datetime | None:
+    if isinstance(v, datetime):
+        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+    if isinstance(v, str):
+        try:
+            d = datetime.fromisoformat(v.replace("Z", "+00:00") if v.endswith(("Z", "z")) else v)
+        except ValueError:
+            return None
+        return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+    return None
+
+
+def compare(field: tuple[str, ...], actual: Any, op: str, expected: Any) -> bool:
+    """A typed comparison; a wrong type is simply false."""
+    if actual is _MISSING or actual is None:
+        return False
+    fn = _CMP[op]
+    if isinstance(expected, bool):
+        return isinstance(actual, bool) and op in ("==", "!=") and fn(actual, expected)
+    if isinstance(expected, (int, float)):
+        if isinstance(actual, bool) or not isinstance(actual, (int, float)):
+            return False
+        return fn(actual, expected)
+    if isinstance(expected, datetime):
+        d = _as_datetime(actual)
+        return d is not None and fn(d, expected)
+    if isinstance(expected, str):
+        if not isinstance(actual, str):
+            return False
+        if field == ("lang",):
+            a = actual.lower().replace("_", "-")
+            e = expected.lower().replace("_", "-")
+            if "-" not in e:
+                a = a.split("-", 1)[0]
+            return fn(a, e)
+        return fn(actual, expected)
+    return False
+
+
+class FieldCmpOp(Op):
+    __slots__ = ("key", "op", "expected")
+
+    def __init__(self, node: n.FieldCmp) -> None:
+        self.node = node
+        self.key = node.field.key
+        self.op = node.op
+        self.expected = node.value
+        self.cost = 1
+
+    def value(self, ctx: Context) -> bool:
+        return compare(self.key, field_value(ctx.post, self.key), self.op, self.expected)
+
+    def explain(self, ctx: Context) -> ExplainNode:
+        actual = field_value(ctx.post, self.key)
+        shown = "missing" if actual is _MISSING else repr(actual)
+        return ExplainNode(describe(self.node), self.value(ctx), (), f"{self.node.field.dotted} = {shown}")
+
+
+class FieldInOp(FieldCmpOp):
+    __slots__ = ("values",)
+
+    def __init__(self, node: n.FieldIn) -> None:  # type: ignore[override]
+        self.node = node
+        self.key = node.field.key
+        self.values = node.values
+        self.cost = 1
+
+    def value(self, ctx: Context) -> bool:
+        actual = field_value(ctx.post, self.key)
+        candidates = actual if isinstance(actual, list) else [actual]
+        return any(compare(self.key, a, "==", v) for a in candidates for v in self.values)
+
+
+class FieldTruthyOp(FieldCmpOp):
+    __slots__ = ()
+
+    def __init__(self, node: n.FieldTruthy) -> None:  # type: ignore[override]
+        self.node = node
+        self.key = node.field.key
+        self.cost = 1
+
+    def value(self, ctx: Context) -> bool:
+        return field_value(ctx.post, self.key) is True
+
+
+class RuleRefOp(Op):
+    __slots__ = ("index", "target")
+
+    def __init__(self, node: n.RuleRef, index: int, target: Any) -> None:
+        self.node = node
+        self.index = index
+        self.target = target  # the referenced rule's program (for items / possibility)
+        self.cost = 8
+
+    def value(self, ctx: Context) -> bool:
+        return ctx.rule_holds(self.index)
+
+    def collect(self, ctx: Context, out: list[Occurrence]) -> None:
+        out.extend(ctx.rule_evidence(self.index))
+
+    def explain(self, ctx: Context) -> ExplainNode:
+        inner = ctx.explain_rule(self.index)
+        return ExplainNode(describe(self.node), self.value(ctx), (inner,))
+
+    def items(self) -> list[tuple[str, int]]:
+        return list(self.target.trigger_items())
+
+    def possible_without_hits(self) -> bool:
+        return bool(self.target.possible_without_hits())
+
+
+class ConstOp(Op):
+    __slots__ = ("const",)
+
+    def __init__(self, node: Any, const: bool) -> None:
+        self.node = node
+        self.const = const
+        self.cost = 0
+
+    def value(self, ctx: Context) -> bool:
+        return self.const
+
+    def possible_without_hits(self) -> bool:
+        return self.const
+
+
+# ---------------------------------------------------------------- lowering
+
+
+def lower(cond: Any, scope: str, item_id: Callable[[Any], int], rule_index: Callable[[str], tuple[int, Any]]) -> Op:
+    """Lower a resolved condition to operators; *scope* is the field it matches against."""
+    if isinstance(cond, n.Or):
+        if not cond.operands:
+            return ConstOp(cond, False)
+        return OrOp(cond, [lower(o, scope, item_id, rule_index) for o in cond.operands])
+    if isinstance(cond, n.And):
+        return AndOp(cond, [lower(o, scope, item_id, rule_index) for o in cond.operands])
+    if isinstance(cond, n.Not):
+        return NotOp(cond, lower(cond.operand, scope, item_id, rule_index))
+    if isinstance(cond, n.BareItem):
+        return AnyOp(cond, scope, [item_id(cond.item)])
+    if isinstance(cond, n.AnyOf):
+        return AnyOp(cond, scope, [item_id(i) for i in cond.items])
+    if isinstance(cond, n.AllOf):
+        return AllOp(cond, scope, [item_id(i) for i in cond.items])
+    if isinstance(cond, n.NOf):
+        return NOfOp(cond, scope, [item_id(i) for i in cond.items], cond.n)
+    if isinstance(cond, n.CountCmp):
+        return CountOp(cond, scope, [item_id(i) for i in cond.items], cond.op, cond.n)
+    if isinstance(cond, n.DistinctCmp):
+        return DistinctOp(cond, scope, [item_id(i) for i in cond.items], cond.op, cond.n)
+    if isinstance(cond, (n.Near, n.Before)):
+        return NearOp(cond, scope, [item_id(cond.left)], [item_id(cond.right)], cond.n, isinstance(cond, n.Before))
+    if isinstance(cond, n.FieldHas):
+        return lower(cond.condition, cond.field.name, item_id, rule_index)
+    if isinstance(cond, n.FieldCmp):
+        return FieldCmpOp(cond)
+    if isinstance(cond, n.FieldIn):
+        return FieldInOp(cond)
+    if isinstance(cond, n.FieldTruthy):
+        return FieldTruthyOp(cond)
+    if isinstance(cond, n.RuleRef):
+        index, target = rule_index(cond.name)
+        return RuleRefOp(cond, index, target)
+    raise TypeError(f"cannot lower {type(cond).__name__}")
+
+
+# ---------------------------------------------------------------- describing
+
+
+def describe_item(item: Any) -> str:
+    """An item as a writer would write it."""
+    return str(getattr(item, "name", item))
+
+
+def describe(cond: Any, scope: str | None = None) -> str:
+    """A condition node written back as source text (compactly)."""
+    d = describe
+    if isinstance(cond, n.Or):
+        return " or ".join(_paren(o, (n.Or,)) for o in cond.operands) or "false"
+    if isinstance(cond, n.And):
+        return " and ".join(_paren(o, (n.Or, n.And)) for o in cond.operands)
+    if isinstance(cond, n.Not):
+        return "not " + _paren(cond.operand, (n.Or, n.And))
+    items = ", ".join
+    if isinstance(cond, n.BareItem):
+        text = describe_item(cond.item)
+    elif isinstance(cond, n.AnyOf):
+        text = f"any({items(describe_item(i) for i in cond.items)})"
+    elif isinstance(cond, n.AllOf):
+        text = f"all({items(describe_item(i) for i in cond.items)})"
+    elif isinstance(cond, n.NOf):
+        text = f"{cond.n} of ({items(describe_item(i) for i in cond.items)})"
+    elif isinstance(cond, n.CountCmp):
+        text = f"count({items(describe_item(i) for i in cond.items)}) {cond.op} {cond.n}"
+    elif isinstance(cond, n.DistinctCmp):
+        text = f"distinct({items(describe_item(i) for i in cond.items)}) {cond.op} {cond.n}"
+    elif isinstance(cond, (n.Near, n.Before)):
+        kw = "near" if isinstance(cond, n.Near) else "before"
+        text = f"{kw}({describe_item(cond.left)}, {describe_item(cond.right)}, {cond.n})"
+    elif isinstance(cond, n.FieldHas):
+        return f"{cond.field.dotted} has {d(cond.condition)}"
+    elif isinstance(cond, n.FieldCmp):
+        return f"{cond.field.dotted} {cond.op} {_value(cond.value)}"
+    elif isinstance(cond, n.FieldIn):
+        return f"{cond.field.dotted} in [{', '.join(_value(v) for v in cond.values)}]"
+    elif isinstance(cond, n.FieldTruthy):
+        return cond.field.dotted
+    elif isinstance(cond, n.RuleRef):
+        return f"rule({cond.name})"
+    else:
+        return type(cond).__name__
+    if scope and scope != "text":
+        return f"[{scope}] {text}"
+    return text
+
+
+def _paren(cond: Any, weaker: tuple[type, ...]) -> str:
+    text = describe(cond)
+    return f"({text})" if isinstance(cond, weaker) else text
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, datetime):
+        return v.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(v, str):
+        return v if v.isidentifier() else '"' + v.replace('"', '\\"') + '"'
+    return str(v)

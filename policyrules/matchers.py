@@ -1,0 +1,281 @@
+"""Runtime scanners: one Aho-Corasick automaton per (field, view), regexes gated by atoms.
+
+A :class:`FieldScanner` is built from plain specs (term texts, views, pattern sources) and
+finds every occurrence of every item used on one field, with spans into the ORIGINAL
+value. Normalized texts are computed once per view; offset maps are built only when
+something was found, so a post with no hit costs one normalization and one automaton
+pass per view. Automata and compiled regexes are rebuilt after unpickling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import ahocorasick
+import attrs
+import regex
+
+from . import normalize as nz
+
+__all__ = ["FieldScanner", "Occurrence", "PatternSpec", "ScanResult", "TermSpec", "view_for"]
+
+
+@attrs.frozen
+class TermSpec:
+    """One term as the scanner needs it."""
+
+    id: int
+    item: int  # item id, -1 for an except term
+    written: str  # as written in the rule file (wildcards included)
+    view: str  # view key: "none|cs", "standard|ci|fold", ..., or "aggressive"
+    wild_left: bool
+    wild_right: bool
+    substring: bool
+    excepts: tuple[int, ...] = ()  # term ids of the except terms that suppress this one
+
+
+@attrs.frozen
+class PatternSpec:
+    """One regex as the scanner needs it."""
+
+    id: int
+    item: int
+    source: str
+    flags: int
+    text: str  # light | folded | raw
+    atoms: frozenset[str] | None  # None: runs on every value
+
+
+class Occurrence:
+    """A found occurrence: item, term as written, original span, steps."""
+
+    __slots__ = ("end", "field", "item", "nend", "nstart", "start", "steps", "term", "term_id")
+
+    def __init__(self, item: int, term_id: int, term: str, field: str, start: int, end: int,
+                 steps: tuple[str, ...] = (), nstart: int = -1, nend: int = -1) -> None:
+        self.item = item
+        self.term_id = term_id
+        self.term = term
+        self.field = field
+        self.start = start
+        self.end = end
+        self.steps = steps
+        self.nstart = nstart
+        self.nend = nend
+
+    def __repr__(self) -> str:
+        return f"Occurrence({self.item}, {self.term!r}, {self.field}, {self.start}, {self.end})"
+
+
+@attrs.frozen
+class ScanResult:
+    """Occurrences by item id, plus notes on anything cut short."""
+
+    by_item: dict[int, list[Occurrence]]
+    incomplete: tuple[str, ...] = ()
+
+
+def view_for(key: str) -> nz.View:
+    """The normalize.View for a view key."""
+    parts = key.split("|")
+    if parts[0] == "none":
+        return nz.View("none", casefold=parts[1] == "ci")
+    if parts[0] == "standard":
+        return nz.View("standard", casefold=parts[1] == "ci", fold_accents=parts[2] == "fold")
+    if parts[0] == "light":
+        return nz.LIGHT
+    if parts[0] == "raw":
+        return nz.RAW
+    return nz.STANDARD
+
+
+STANDARD_KEY = "standard|ci|fold"
+
+
+def view_key(options: Any) -> str:
+    """The view key of a term's options (nodes.TermOptions)."""
+    case = "ci" if options.case == "insensitive" else "cs"
+    if options.normalize == "aggressive":
+        return "aggressive"
+    if options.normalize == "none":
+        return f"none|{case}"
+    return f"standard|{case}|{options.accents}"
+
+
+class _ViewAutomaton:
+    """An automaton over one view: key -> (len, first, last, term ids, pattern ids)."""
+
+    __slots__ = ("automaton", "view")
+
+    def __init__(self, view: nz.View, entries: dict[str, tuple[list[int], list[int]]]) -> None:
+        self.view = view
+        a = ahocorasick.Automaton()
+        for key, (tids, pids) in entries.items():
+            a.add_word(key, (len(key), key[0], key[-1], tuple(tids), tuple(pids)))
+        a.make_automaton()
+        self.automaton = a
+
+
+class FieldScanner:
+    """Finds the occurrences of every item used on one field."""
+
+    def __init__(self, terms: Sequence[TermSpec], patterns: Sequence[PatternSpec],
+                 pattern_timeout: float | None = None) -> None:
+        self.terms = {t.id: t for t in terms}
+        self.patterns = list(patterns)
+        self.pattern_timeout = pattern_timeout
+        self._build()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"terms": list(self.terms.values()), "patterns": self.patterns,
+                "pattern_timeout": self.pattern_timeout}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.terms = {t.id: t for t in state["terms"]}
+        self.patterns = state["patterns"]
+        self.pattern_timeout = state["pattern_timeout"]
+        self._build()
+
+    def _build(self) -> None:
+        grouped: dict[str, dict[str, tuple[list[int], list[int]]]] = {}
+        aggressive: list[tuple[int, str, str]] = []
+        self.has_excepts = any(t.excepts for t in self.terms.values())
+        for t in self.terms.values():
+            if t.view == "aggressive":
+                aggressive.append((t.id, t.written, "substring" if t.substring else "word"))
+                continue
+            core = t.written.strip("*") if (t.wild_left or t.wild_right) else t.written
+            view = view_for(t.view)
+            for variant in nz.normalize_term(core, view):
+                if not variant:
+                    continue
+                entry = grouped.setdefault(t.view, {}).setdefault(variant, ([], []))
+                entry[0].append(t.id)
+        self.always: list[PatternSpec] = []
+        gated = False
+        for p in self.patterns:
+            if p.atoms:
+                gated = True
+                for atom in p.atoms:
+                    entry = grouped.setdefault(STANDARD_KEY, {}).setdefault(atom, ([], []))
+                    entry[1].append(p.id)
+            else:
+                self.always.append(p)
+        self.gated = gated
+        self.automata = [
+            (key, _ViewAutomaton(view_for(key), entries)) for key, entries in sorted(grouped.items())
+        ]
+        self.aggressive = nz.AggressiveMatcher(aggressive) if aggressive else None
+        self.compiled = {p.id: regex.compile(p.source, p.flags) for p in self.patterns}
+        self.pattern_by_id = {p.id: p for p in self.patterns}
+
+    # ------------------------------------------------------------------ scanning
+    def scan(self, value: str, label: str, turkic: bool) -> ScanResult:
+        """Every occurrence in *value* (one field value), spans into *value*."""
+        found: list[tuple[int, int, int, str, tuple[str, ...]]] = []  # (term_id, ns, ne, viewkey, steps)
+        gates: set[int] = set()
+        texts: dict[str, str] = {}
+        terms = self.terms
+        boundary_ok = nz.boundary_ok
+        is_word = nz.is_word_char
+        for key, va in self.automata:
+            text = nz.normalize(value, va.view, turkic)
+            texts[key] = text
+            for end_idx, (klen, first, last, tids, pids) in va.automaton.iter(text):
+                if pids and not turkic:
+                    gates.update(pids)
+                if not tids:
+                    continue
+                start = end_idx - klen + 1
+                end = end_idx + 1
+                for tid in tids:
+                    t = terms[tid]
+                    if not t.substring and not boundary_ok(
+                        text, start, end, first, last, not t.wild_left, not t.wild_right
+                    ):
+                        continue
+                    s, e = start, end
+                    if t.wild_left:
+                        while s > 0 and is_word(text[s - 1]):
+                            s -= 1
+                    if t.wild_right:
+                        n = len(text)
+                        while e < n and is_word(text[e]):
+                            e += 1
+                    found.append((tid, s, e, key, ()))
+        if turkic and self.gated:
+            text = nz.normalize(value, nz.STANDARD, False)
+            for key, va in self.automata:
+                if key != STANDARD_KEY:
+                    continue
+                for _end_idx, (_klen, _f, _l, _tids, pids) in va.automaton.iter(text):
+                    if pids:
+                        gates.update(pids)
+        if self.aggressive is not None:
+            std = texts.get(STANDARD_KEY)
+            if std is None:
+                std = texts[STANDARD_KEY] = nz.normalize(value, nz.STANDARD, turkic)
+            for tid, s, e, steps in self.aggressive.find(std, turkic):
+                found.append((tid, s, e, STANDARD_KEY, steps))
+        pattern_hits: list[tuple[PatternSpec, int, int, str]] = []
+        incomplete: list[str] = []
+        run = self.always if not gates else self.always + [self.pattern_by_id[p] for p in sorted(gates)]
+        for p in run:
+            vkey = {"light": "light", "folded": STANDARD_KEY, "raw": "raw"}[p.text]
+            if vkey == "raw":
+                text = value
+            else:
+                text = texts.get(vkey)
+                if text is None:
+                    text = texts[vkey] = nz.normalize(value, view_for(vkey), turkic)
+            try:
+                for m in self.compiled[p.id].finditer(text, timeout=self.pattern_timeout):
+                    if m.end() > m.start():
+                        pattern_hits.append((p, m.start(), m.end(), vkey))
+            except TimeoutError:
+                incomplete.append(f"pattern {p.source!r} on {label}: regex time budget exceeded")
+        if not found and not pattern_hits:
+            return ScanResult({}, tuple(incomplete))
+        return ScanResult(self._map(value, label, turkic, found, pattern_hits), tuple(incomplete))
+
+    def _map(self, value: str, label: str, turkic: bool,
+             found: list[tuple[int, int, int, str, tuple[str, ...]]],
+             pattern_hits: list[tuple[PatternSpec, int, int, str]]) -> dict[int, list[Occurrence]]:
+        mapped: dict[str, Any] = {}
+
+        def to_original(vkey: str, s: int, e: int) -> tuple[int, int]:
+            if vkey == "raw":
+                return s, e
+            m = mapped.get(vkey)
+            if m is None:
+                m = mapped[vkey] = nz.normalize_mapped(value, view_for(vkey), turkic)
+            return m.to_original(s, e)  # type: ignore[no-any-return]
+
+        occs: list[Occurrence] = []
+        except_occs: dict[int, list[tuple[int, int]]] = {}
+        for tid, s, e, vkey, steps in found:
+            t = self.terms[tid]
+            os_, oe = to_original(vkey, s, e)
+            if t.item < 0:
+                except_occs.setdefault(tid, []).append((os_, oe))
+                continue
+            occs.append(Occurrence(t.item, tid, t.written, label, os_, oe, steps))
+        for p, s, e, vkey in pattern_hits:
+            os_, oe = to_original(vkey, s, e)
+            occs.append(Occurrence(p.item, -1, p.source, label, os_, oe))
+        by_item: dict[int, list[Occurrence]] = {}
+        seen: set[tuple[int, int, str, int, int]] = set()
+        for o in occs:
+            if o.term_id >= 0 and except_occs:
+                t = self.terms[o.term_id]
+                if any(xs <= o.start and o.end <= xe for x in t.excepts for xs, xe in except_occs.get(x, ())):
+                    continue
+            k = (o.item, o.term_id, o.term, o.start, o.end)
+            if k in seen:
+                continue
+            seen.add(k)
+            by_item.setdefault(o.item, []).append(o)
+        for lst in by_item.values():
+            lst.sort(key=lambda o: (o.start, o.end, o.term))
+        return by_item

@@ -1,0 +1,498 @@
+"""Evaluation: a compiled :class:`Ruleset` applied to posts, returning :class:`Verdict` values.
+
+Per post: coerce and check the post (``PostError`` on bad input), scan each field that
+some rule reads (one normalization and one automaton pass per view), look up the rules
+triggered by what was found plus the rules that need no text match, evaluate them in
+dependency order with short-circuiting, then build the verdict. Evidence and explanations
+are computed only for rules that matched, or on request.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import attrs
+
+from . import normalize as nz
+from .compiler import Plan, RuleProgram
+from .errors import PolicyError, PostError
+from .logic import _MISSING, field_value
+from .matchers import Occurrence
+from .verdict import Evidence, ExplainNode, Match, Verdict, render_explain
+
+__all__ = ["Limits", "Ruleset"]
+
+_SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+@attrs.frozen
+class Limits:
+    """Input limits; beyond them evaluation is cut short and the verdict says what was cut."""
+
+    max_text_chars: int = 100_000
+    max_list_items: int = 1_000
+    max_fields: int = 1_000
+    max_depth: int = 32
+    max_evidence: int = 1_000
+    regex_timeout: float | None = 0.05  # seconds per pattern per field value
+    regex_failure: str = "open"  # open: an undecided rule does not match; closed: it matches
+
+
+class _PostContext:
+    """Per-post state the operators read; never shared between calls."""
+
+    __slots__ = ("_rule_ev", "_rule_val", "_words", "occ", "plan", "post", "primary", "ruleset", "when_at", "values")
+
+    def __init__(self, ruleset: Ruleset, post: dict[str, Any], primary: str | None) -> None:
+        self.ruleset = ruleset
+        self.plan = ruleset._plan
+        self.post = post
+        self.primary = primary
+        self.occ: dict[tuple[str, int], list[Occurrence]] = {}
+        self.values: dict[str, str] = {}
+        self._rule_val: dict[int, bool] = {}
+        self._rule_ev: dict[int, list[Occurrence]] = {}
+        self._words: dict[str, list[tuple[int, int]]] = {}
+        self.when_at: datetime | None = None
+
+    def rule_holds(self, index: int) -> bool:
+        v = self._rule_val.get(index)
+        if v is None:
+            v = self._rule_val[index] = self.ruleset._holds(self.plan.programs[index], self)
+        return v
+
+    def rule_evidence(self, index: int) -> list[Occurrence]:
+        ev = self._rule_ev.get(index)
+        if ev is None:
+            ev = []
+            prog = self.plan.programs[index]
+            if prog.when is not None and self.rule_holds(index):
+                prog.when.collect(self, ev)
+            self._rule_ev[index] = ev
+        return ev
+
+    def words(self, label: str) -> list[tuple[int, int]]:
+        w = self._words.get(label)
+        if w is None:
+            value = self.values.get(label, "")
+            turkic = self.primary in ("tr", "az")
+            mapped = nz.normalize_mapped(value, nz.STANDARD, turkic)
+            w = [mapped.to_original(s, e) for s, e in nz.word_spans(mapped.text)]
+            self._words[label] = w
+        return w
+
+    def explain_rule(self, index: int) -> ExplainNode:
+        return self.ruleset._explain_program(self.plan.programs[index], self)
+
+
+def _coerce(post: Any) -> dict[str, Any]:
+    if isinstance(post, str):
+        return {"text": post}
+    if isinstance(post, Mapping):
+        text = post.get("text", "")
+        if text is None:
+            text = ""
+        if not isinstance(text, str):
+            raise PostError(f"post 'text' must be a string, got {type(text).__name__}")
+        d = dict(post)
+        d["text"] = text
+        author = d.get("author")
+        if author is not None and not isinstance(author, Mapping):
+            raise PostError(f"post 'author' must be a mapping, got {type(author).__name__}")
+        if isinstance(author, Mapping) and not isinstance(author, dict):
+            d["author"] = dict(author)
+        return d
+    raise PostError(f"a post must be a str or a mapping, got {type(post).__name__}")
+
+
+def _primary_lang(post: dict[str, Any]) -> str | None:
+    lang = post.get("lang")
+    if isinstance(lang, str) and lang.strip():
+        return lang.strip().replace("_", "-").split("-", 1)[0].lower()
+    return None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, str):
+        v = value.strip()
+        if v.endswith(("Z", "z")):
+            v = v[:-1] + "+00:00"
+        try:
+            d = datetime.fromisoformat(v)
+        except ValueError:
+            return None
+        return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+    return None
+
+
+class Ruleset:
+    """A compiled ruleset: immutable, thread-safe, picklable.
+
+    Build one with :func:`policyrules.load` or :func:`policyrules.compile`.
+    """
+
+    __slots__ = ("_always", "_plan", "_triggers", "limits", "root")
+
+    def __init__(self, plan: Plan, limits: Limits | None = None, root: str | None = None) -> None:
+        self._plan = plan
+        self._always = plan.always
+        self._triggers = plan.triggers
+        self.limits = limits or Limits()
+        self.root = root
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self._plan.resolved, self.limits, self.root))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if hasattr(self, "_plan") and name in self.__slots__:
+            raise AttributeError("a compiled Ruleset is immutable")
+        object.__setattr__(self, name, value)
+
+    # ------------------------------------------------------------------ introspection
+    @property
+    def resolved(self) -> Any:
+        """The resolved model (nodes.ResolvedRuleset) this ruleset was compiled from."""
+        return self._plan.resolved
+
+    @property
+    def rules(self) -> tuple[Any, ...]:
+        """Every rule (nodes.ResolvedRule), helper rules included, in dependency order."""
+        return self._plan.resolved.rules
+
+    @property
+    def policies(self) -> tuple[Any, ...]:
+        """Every policy (nodes.ResolvedPolicy)."""
+        return self._plan.resolved.policies
+
+    @property
+    def terms(self) -> tuple[Any, ...]:
+        """Every named term list (nodes.TermItem with its resolved terms)."""
+        return self._plan.resolved.term_lists
+
+    @property
+    def patterns(self) -> tuple[Any, ...]:
+        """Every named pattern (nodes.PatternItem)."""
+        return self._plan.resolved.patterns
+
+    @property
+    def name(self) -> str:
+        """The ruleset's name (ruleset.toml, or the directory/file name)."""
+        return str(self._plan.resolved.name)
+
+    @property
+    def version(self) -> str | None:
+        """``version`` from ruleset.toml."""
+        return self._plan.resolved.version  # type: ignore[no-any-return]
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the sources and list files."""
+        return str(self._plan.resolved.digest)
+
+    @property
+    def config(self) -> Any:
+        """The ruleset configuration (loader.RulesetConfig)."""
+        return self._plan.resolved.config
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """Actions, least severe first."""
+        return tuple(self._plan.resolved.actions)
+
+    def __repr__(self) -> str:
+        return f"<Ruleset {self.name!r} rules={len(self.rules)} digest={self.digest[:15]}>"
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, post: Any, at: datetime | None = None) -> Verdict:
+        """Evaluate one post (a str or a mapping, language.md §6) and return its verdict.
+
+        Raises:
+            PostError: the post is not a str or a mapping with a string ``text``.
+        """
+        data = _coerce(post)
+        ctx, notes, incomplete = self._scan(data)
+        return self._verdict(ctx, at, notes, incomplete, force_enforce=False)
+
+    def evaluate_many(self, posts: Iterable[Any], at: datetime | None = None) -> Iterator[Verdict]:
+        """Evaluate posts in order, one verdict per post (lazy; a bad post raises PostError)."""
+        for post in posts:
+            yield self.evaluate(post, at=at)
+
+    def _scan(self, data: dict[str, Any]) -> tuple[_PostContext, list[str], list[str]]:
+        primary = _primary_lang(data)
+        ctx = _PostContext(self, data, primary)
+        turkic = primary in ("tr", "az")
+        limits = self.limits
+        notes: list[str] = []
+        incomplete: list[str] = []
+        occ = ctx.occ
+        for scope, key, scanner in self._plan.scanners:
+            value = data["text"] if scope == "text" else field_value(data, key)
+            if value is _MISSING or value is None:
+                continue
+            if isinstance(value, str):
+                elements: list[tuple[str, str]] = [(scope, value)]
+            elif isinstance(value, (list, tuple)):
+                if len(value) > limits.max_list_items:
+                    incomplete.append(f"field {scope}: only the first {limits.max_list_items} of {len(value)} elements were scanned")
+                    value = value[: limits.max_list_items]
+                elements = [(f"{scope}[{i}]", v) for i, v in enumerate(value) if isinstance(v, str)]
+            else:
+                continue
+            for label, text in elements:
+                if len(text) > limits.max_text_chars:
+                    incomplete.append(
+                        f"field {label}: only the first {limits.max_text_chars} of {len(text)} characters were scanned"
+                    )
+                    text = text[: limits.max_text_chars]
+                ctx.values[label] = text
+                result = scanner.scan(text, label, turkic)
+                if result.incomplete:
+                    incomplete.extend(result.incomplete)
+                for item, found in result.by_item.items():
+                    k = (scope, item)
+                    if k in occ:
+                        occ[k].extend(found)
+                    else:
+                        occ[k] = found
+        return ctx, notes, incomplete
+
+    def _time(self, ctx: _PostContext, at: datetime | None, notes: list[str]) -> datetime:
+        if ctx.when_at is not None:
+            return ctx.when_at
+        when = None
+        if at is not None:
+            when = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+        else:
+            raw = ctx.post.get("created_at")
+            if raw is not None:
+                when = _parse_time(raw)
+                if when is None:
+                    notes.append(f"created_at {raw!r} could not be parsed; evaluated at the current time")
+        if when is None:
+            when = datetime.now(timezone.utc)
+        ctx.when_at = when
+        return when
+
+    def _in_scope(self, prog: RuleProgram, ctx: _PostContext) -> bool:
+        if prog.lang and ctx.primary is not None and ctx.primary not in prog.lang:
+            return False
+        window = prog.rule.active
+        if window is not None:
+            when = ctx.when_at
+            assert when is not None
+            if window.start is not None and when < window.start:
+                return False
+            if window.end is not None and when >= window.end:
+                return False
+        return True
+
+    def _holds(self, prog: RuleProgram, ctx: _PostContext) -> bool:
+        """The rule matched, whatever its mode: in scope, ``when`` true, ``unless`` false."""
+        if not self._in_scope(prog, ctx):
+            return False
+        assert prog.when is not None
+        if not prog.when.value(ctx):
+            return False
+        return not (prog.unless is not None and prog.unless.value(ctx))
+
+    def _verdict(self, ctx: _PostContext, at: datetime | None, notes: list[str],
+                 incomplete: list[str], force_enforce: bool, only: int | None = None) -> Verdict:
+        plan = self._plan
+        programs = plan.programs
+        if only is not None:
+            candidates: Iterable[int] = [only]
+        elif ctx.occ:
+            triggered = set(self._always)
+            triggers = self._triggers
+            for k in ctx.occ:
+                hit = triggers.get(k)
+                if hit:
+                    triggered.update(hit)
+            candidates = sorted(triggered)
+        else:
+            candidates = self._always
+        self._time(ctx, at, notes)
+        matches: list[Match] = []
+        shadow: list[Match] = []
+        for index in candidates:
+            prog = programs[index]
+            rule = prog.rule
+            if rule.action == "none" and only is None:
+                continue
+            if not ctx.rule_holds(index):
+                continue
+            match = self._match(prog, ctx)
+            if rule.mode == "shadow" and not force_enforce:
+                shadow.append(match)
+            else:
+                matches.append(match)
+        return self._build_verdict(ctx, matches, shadow, notes, incomplete)
+
+    def _build_verdict(self, ctx: _PostContext, matches: list[Match], shadow: list[Match],
+                       notes: list[str], incomplete: list[str]) -> Verdict:
+        resolved = self._plan.resolved
+        rank = {a: i for i, a in enumerate(resolved.actions)}
+        key = lambda m: (-rank.get(m.action, -1), -_SEVERITY_RANK.get(m.severity, -1), m.rule)  # noqa: E731
+        matches.sort(key=key)
+        shadow.sort(key=key)
+        action = matches[0].action if matches else "none"
+        severity = max((m.severity for m in matches), key=lambda s: _SEVERITY_RANK.get(s, -1)) if matches else None
+        post = ctx.post
+        return Verdict(
+            action=action, severity=severity, matches=tuple(matches), shadow_matches=tuple(shadow),
+            incomplete=tuple(incomplete), notes=tuple(notes), ruleset=resolved.name,
+            version=resolved.version, digest=resolved.digest,
+            explainer=_Explainer(self, post, ctx.when_at, tuple(m.rule for m in (*matches, *shadow))),
+        )
+
+    def _match(self, prog: RuleProgram, ctx: _PostContext) -> Match:
+        rule = prog.rule
+        occs = ctx.rule_evidence(prog.index)
+        evidence = self._evidence(prog, ctx, occs)
+        return Match(
+            rule=rule.name, policy=rule.policy, severity=rule.severity, action=rule.action,
+            escalate=rule.escalate, tags=rule.tags, reason=_render_reason(rule, evidence),
+            evidence=evidence, mode=rule.mode,
+        )
+
+    def _evidence(self, prog: RuleProgram, ctx: _PostContext, occs: list[Occurrence]) -> tuple[Evidence, ...]:
+        order = {"text": 0}
+        for scope in prog.scopes:
+            order.setdefault(scope, len(order))
+        names = self._plan.item_names
+        seen = set()
+        out = []
+        for o in occs:
+            base = o.field.split("[", 1)[0]
+            idx = int(o.field[len(base) + 1 : -1]) if "[" in o.field else -1
+            k = (order.get(base, math.inf), base, idx, o.start, o.end, names[o.item], o.term)
+            if k in seen:
+                continue
+            seen.add(k)
+            out.append((k, o))
+        out.sort(key=lambda pair: pair[0])
+        values = ctx.values
+        return tuple(
+            Evidence(o.field, names[o.item], o.term, o.start, o.end, values[o.field][o.start : o.end], o.steps)
+            for _, o in out[: self.limits.max_evidence]
+        )
+
+    # ------------------------------------------------------------------ explanations
+    def explain(self, post: Any, rule: str | None = None, at: datetime | None = None) -> str:
+        """Why each rule (or the named *rule*) did or did not match *post*, as a tree."""
+        data = _coerce(post)
+        ctx, notes, incomplete = self._scan(data)
+        self._time(ctx, at, notes)
+        if rule is not None:
+            prog = self._program(rule)
+            return render_explain(self._explain_program(prog, ctx))
+        verdict = self._verdict(ctx, at, notes, incomplete, force_enforce=False)
+        return verdict.explain()
+
+    def explain_tree(self, post: Any, rule: str, at: datetime | None = None) -> ExplainNode:
+        """The explanation of one rule as a tree of :class:`ExplainNode`."""
+        data = _coerce(post)
+        ctx, notes, _ = self._scan(data)
+        self._time(ctx, at, notes)
+        return self._explain_program(self._program(rule), ctx)
+
+    def evaluate_rule(self, post: Any, rule: str, at: datetime | None = None, *, enforce: bool = True) -> Verdict:
+        """Evaluate a single rule as if enforced (used to run a rule's examples)."""
+        data = _coerce(post)
+        ctx, notes, incomplete = self._scan(data)
+        prog = self._program(rule)
+        return self._verdict(ctx, at, notes, incomplete, force_enforce=enforce, only=prog.index)
+
+    def _program(self, name: str) -> RuleProgram:
+        for prog in self._plan.programs:
+            if prog.rule.name == name:
+                return prog
+        import difflib
+
+        close = difflib.get_close_matches(name, [p.rule.name for p in self._plan.programs], n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise UnknownRuleError(f"no rule named '{name}'{hint}")
+
+    def _explain_program(self, prog: RuleProgram, ctx: _PostContext) -> ExplainNode:
+        rule = prog.rule
+        children = []
+        if prog.lang:
+            in_lang = ctx.primary is None or ctx.primary in prog.lang
+            children.append(ExplainNode(f"lang in [{', '.join(sorted(prog.lang))}]", in_lang, (), f"post lang = {ctx.primary or 'unknown'}"))
+        if rule.active is not None:
+            w = rule.active
+            when = ctx.when_at or datetime.now(timezone.utc)
+            ok = (w.start is None or when >= w.start) and (w.end is None or when < w.end)
+            children.append(ExplainNode(
+                f"active {w.start.isoformat() if w.start else ''} .. {w.end.isoformat() if w.end else ''}", ok, (),
+                f"evaluated at {when.isoformat()}",
+            ))
+        assert prog.when is not None
+        when_node = prog.when.explain(ctx)
+        children.append(ExplainNode("when", when_node.value, (when_node,)))
+        if prog.unless is not None:
+            unless_node = prog.unless.explain(ctx)
+            children.append(ExplainNode("unless", unless_node.value, (unless_node,)))
+        holds = self._holds(prog, ctx)
+        label = f"rule {rule.name} [{rule.policy}] {rule.action}/{rule.severity}" + (" (shadow)" if rule.mode == "shadow" else "")
+        why = "matched" if holds else _why_not(children)
+        return ExplainNode(label, holds, tuple(children), why)
+
+
+class UnknownRuleError(PolicyError, LookupError):
+    """An unknown rule name was given to ``explain`` or ``evaluate_rule``."""
+
+
+def _why_not(children: list[ExplainNode]) -> str:
+    for c in children:
+        if c.label == "unless" and c.value:
+            return "did not match: unless is true"
+        if c.label != "unless" and c.value is False:
+            return f"did not match: {c.label} is false"
+    return "did not match"
+
+
+@attrs.frozen
+class _Explainer:
+    """Computes a verdict's explanation lazily (most verdicts are never explained)."""
+
+    ruleset: Ruleset
+    post: dict[str, Any]
+    at: datetime | None
+    rules: tuple[str, ...]
+
+    def __call__(self) -> str:
+        parts = []
+        for name in self.rules:
+            parts.append(render_explain(self.ruleset.explain_tree(self.post, name, self.at)))
+        return "\n".join(parts) if parts else "no rule matched"
+
+
+def _render_reason(rule: Any, evidence: tuple[Evidence, ...]) -> str | None:
+    template = rule.reason
+    if template is None:
+        return None
+    quoted = []
+    terms = []
+    for e in evidence:
+        q = '"' + e.text + '"'
+        if q not in quoted:
+            quoted.append(q)
+        if e.term not in terms:
+            terms.append(e.term)
+    try:
+        return str(template.format(evidence=", ".join(quoted), terms=", ".join(terms), rule=rule.name, policy=rule.policy))
+    except (KeyError, ValueError, IndexError):
+        return str(template)
+
+
+def _rebuild(resolved: Any, limits: Limits, root: str | None) -> Ruleset:
+    from .compiler import compile_plan
+
+    return Ruleset(compile_plan(resolved, limits.regex_timeout), limits, root)
