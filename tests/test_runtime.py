@@ -1,0 +1,324 @@
+"""Tests for the compiled engine: matching, conditions, verdicts, evidence, explanations."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import datetime, timezone
+
+import pytest
+
+import policyrules
+from policyrules import PolicyCompileError, PostError
+
+LANGUAGE_EXAMPLE = r'''
+policy violent_speech {
+  title: "Violent speech"
+  url: "https://help.x.com/en/rules-and-policies/violent-speech"
+  severity: high            # default for its rules
+  action: remove            # default for its rules
+}
+
+terms threats_en = ["kill you", "shoot you", "murder*"]
+terms threats_es = ["te voy a matar", "te mato"]
+terms game_talk = ["minecraft", "fortnite", "elden ring", "my character"]
+terms counter_speech = ["reported", "is a threat", "stop saying", "condemn"]
+pattern kill_threat = /\bi(?:'ll| will| am going to|'m gonna) (?:kill|hurt|stab|shoot) (?:you|u)\b/
+
+rule vs_direct_threat {
+  policy: violent_speech
+  severity: critical
+  action: remove
+  lang: en, es
+  tags: threat, direct
+  escalate: "le-referrals"
+  mode: enforce
+  active: 2026-11-20 .. 2026-12-01T18:00Z
+  when: any(threats_en, threats_es, kill_threat) and not any(game_talk)
+  unless: any(counter_speech)
+  reason: "Direct violent threat: {evidence}"
+  examples {
+    match: "I'm gonna kill you tonight"
+    match: { text: "te voy a matar, ya verás", lang: "es" }
+    no_match: "this boss will kill you in elden ring"
+  }
+}
+'''
+
+IN_WINDOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
+
+
+def rs_of(source: str) -> policyrules.Ruleset:
+    """Compile a source string."""
+    return policyrules.compile(source)
+
+
+SPAM = 'policy spam { title: "Spam" action: label severity: low }\n'
+
+
+class TestLanguageExample:
+    """The worked example of language.md §2 behaves as written there."""
+
+    def test_examples_behave(self) -> None:
+        """The rule's own match/no_match examples hold inside the active window."""
+        rs = rs_of(LANGUAGE_EXAMPLE)
+        assert rs.evaluate("I'm gonna kill you tonight", at=IN_WINDOW).action == "remove"
+        v = rs.evaluate({"text": "te voy a matar, ya verás", "lang": "es"}, at=IN_WINDOW)
+        assert [m.rule for m in v.matches] == ["vs_direct_threat"]
+        assert rs.evaluate("this boss will kill you in elden ring", at=IN_WINDOW).action == "none"
+
+    def test_match_fields(self) -> None:
+        """A match carries rule, policy, severity, action, escalation, tags and a rendered reason."""
+        rs = rs_of(LANGUAGE_EXAMPLE)
+        m = rs.evaluate("I will murder them all", at=IN_WINDOW).matches[0]
+        assert (m.rule, m.policy, m.severity, m.action) == ("vs_direct_threat", "violent_speech", "critical", "remove")
+        assert m.escalate == "le-referrals"
+        assert m.tags == ("threat", "direct")
+        assert m.reason == 'Direct violent threat: "murder"'
+
+    def test_window(self) -> None:
+        """Outside the active window the rule does not match; the end is exclusive."""
+        rs = rs_of(LANGUAGE_EXAMPLE)
+        assert rs.evaluate("kill you", at=datetime(2026, 11, 19, 23, 59, tzinfo=timezone.utc)).action == "none"
+        assert rs.evaluate("kill you", at=datetime(2026, 12, 1, 18, 0, tzinfo=timezone.utc)).action == "none"
+        assert rs.evaluate("kill you", at=datetime(2026, 12, 1, 17, 59, tzinfo=timezone.utc)).action == "remove"
+        assert rs.evaluate({"text": "kill you", "created_at": "2026-11-21T10:00:00Z"}).action == "remove"
+
+    def test_lang_scope(self) -> None:
+        """A post in another language is out of scope; pt-BR is in pt; no language is in every scope."""
+        rs = rs_of(LANGUAGE_EXAMPLE)
+        assert rs.evaluate({"text": "kill you", "lang": "de"}, at=IN_WINDOW).action == "none"
+        assert rs.evaluate({"text": "kill you", "lang": "EN-gb"}, at=IN_WINDOW).action == "remove"
+        assert rs.evaluate({"text": "kill you"}, at=IN_WINDOW).action == "remove"
+
+    def test_unless(self) -> None:
+        """Counter-speech in unless suppresses the match."""
+        rs = rs_of(LANGUAGE_EXAMPLE)
+        assert rs.evaluate("he said kill you and I reported it", at=IN_WINDOW).action == "none"
+
+
+class TestTerms:
+    """How a term matches (language.md §3)."""
+
+    def test_whole_words_and_hashtags(self) -> None:
+        """Terms match whole words; '#freemoney' and 'kill' both match in '#FreeMoney, kill!'."""
+        rs = rs_of(SPAM + 'rule r { policy: spam when: any(["#freemoney", "kill"]) }')
+        v = rs.evaluate("#FreeMoney, kill!")
+        assert [e.text for e in v.matches[0].evidence] == ["#FreeMoney", "kill"]
+        assert rs.evaluate("skill killer").action == "none"
+
+    def test_whitespace_runs(self) -> None:
+        """Whitespace inside a term matches any run of whitespace."""
+        rs = rs_of(SPAM + 'rule r { policy: spam when: "free money" }')
+        v = rs.evaluate("FREE \n\t money")
+        assert v.matches[0].evidence[0].text == "FREE \n\t money"
+
+    def test_wildcards(self) -> None:
+        """'murder*' matches murdered; '*phobic' homophobic; '*hate*' hateful and self-hatescape."""
+        rs = rs_of(SPAM + 'rule r { policy: spam when: any(["murder*", "*phobic", "*hate*"]) }')
+        ev = rs.evaluate("murdered homophobic hateful self-hatescape").matches[0].evidence
+        assert [e.text for e in ev] == ["murdered", "homophobic", "hateful", "hatescape"]
+        assert rs.evaluate("premurdered").action == "none"
+
+    def test_bad_wildcard_is_compile_error(self) -> None:
+        """'*' alone or inside a term is a compile error with a position."""
+        with pytest.raises(PolicyCompileError) as info:
+            rs_of(SPAM + 'rule r { policy: spam when: any(["mur*der"]) }')
+        assert info.value.line == 2
+        assert "'*' is allowed only" in str(info.value)
+
+    def test_apostrophe_elision(self) -> None:
+        """Apostrophes are not word characters, so l'homme contains the word homme."""
+        rs = rs_of(SPAM + 'rule r { policy: spam when: "homme" }')
+        assert rs.evaluate("l'homme").matches[0].evidence[0].text == "homme"
+        assert rs.evaluate("l’homme").action == "label"
+
+    def test_case_sensitive_and_substring(self) -> None:
+        """case: sensitive and match: substring options change matching."""
+        src = SPAM + '''
+        terms acr (case: sensitive) = ["NSFW"]
+        terms frag (match: substring) = ["scam"]
+        rule r { policy: spam when: any(acr, frag) }
+        '''
+        rs = rs_of(src)
+        assert rs.evaluate("nsfw").action == "none"
+        assert rs.evaluate("NSFW").action == "label"
+        assert rs.evaluate("scammers").matches[0].evidence[0].text == "scam"
+
+    def test_except_per_occurrence(self) -> None:
+        """An occurrence inside an except occurrence does not count; others in the post still do."""
+        src = SPAM + '''
+        terms frag (match: substring) = ["cunt"] except ["scunthorpe"]
+        rule r { policy: spam when: frag }
+        '''
+        rs = rs_of(src)
+        assert rs.evaluate("Scunthorpe United").action == "none"
+        v = rs.evaluate("Scunthorpe cunt")
+        assert [(e.start, e.end) for e in v.matches[0].evidence] == [(11, 15)]
+
+    def test_referenced_list_options_and_excepts(self) -> None:
+        """Options on a statement apply to terms taken from other lists; their excepts stay theirs."""
+        src = SPAM + '''
+        terms base = ["bad"] except ["not bad"]
+        terms loud (case: sensitive) = base + ["WORSE"]
+        rule r { policy: spam when: loud }
+        '''
+        rs = rs_of(src)
+        assert rs.evaluate("bad").action == "label"
+        assert rs.evaluate("BAD").action == "none"
+        assert rs.evaluate("not bad").action == "none"
+
+    def test_evidence_spans_original(self) -> None:
+        """Evidence spans point into the original text whatever normalization removed."""
+        rs = rs_of(SPAM + 'rule r { policy: spam when: "kill" }')
+        text = "ﬁne, K\u200bILL\u00ad!"
+        v = rs.evaluate(text)
+        e = v.matches[0].evidence[0]
+        assert e.text == text[e.start : e.end]
+        assert e.text.replace("\u200b", "").replace("\u00ad", "") == "KILL"
+
+
+class TestConditions:
+    """Every condition form of language.md §4."""
+
+    SRC = SPAM + '''
+    terms a = ["alpha"]
+    terms b = ["beta"]
+    terms c = ["gamma"]
+    '''
+
+    @pytest.mark.parametrize(
+        ("cond", "text", "expected"),
+        [
+            ("all(a, b)", "alpha beta", True),
+            ("all(a, b)", "alpha", False),
+            ("2 of (a, b, c)", "gamma alpha", True),
+            ("2 of (a, b, c)", "gamma", False),
+            ("count(a) >= 2", "alpha and alpha", True),
+            ("count(a) >= 2", "alpha", False),
+            ("count(a, b) == 0", "nothing", True),
+            ("distinct(a, b) >= 2", "alpha alpha", False),
+            ("distinct(a, b) >= 2", "alpha beta", True),
+            ("near(a, b, 1)", "alpha beta", True),
+            ("near(a, b, 1)", "beta alpha", True),
+            ("near(a, b, 1)", "alpha x beta", False),
+            ("near(a, b, 2)", "alpha x beta", True),
+            ("before(a, b, 3)", "beta alpha", False),
+            ("before(a, b, 3)", "alpha, then beta", True),
+            ("a and not b", "alpha", True),
+            ("a and not b", "alpha beta", False),
+            ("not a or b", "x", True),
+            ("(a or b) and c", "beta gamma", True),
+            ('"alpha beta"', "ALPHA   BETA", True),
+            ('/al+pha/', "allllpha", True),
+            ('["alpha", "zeta"]', "zeta", True),
+        ],
+    )
+    def test_forms(self, cond: str, text: str, expected: bool) -> None:
+        """Each form is true exactly when language.md §4 says."""
+        rs = rs_of(self.SRC + f"rule r {{ policy: spam when: {cond} }}")
+        assert (rs.evaluate(text).action == "label") is expected
+
+    def test_near_example_distance(self) -> None:
+        """In 'i will shoot all of you', shoot and you are 3 apart."""
+        src = SPAM + 'rule r { policy: spam when: near("shoot", "you", 3) }\n'
+        src += 'rule s { policy: spam when: near("shoot", "you", 2) }'
+        v = policyrules.compile(src).evaluate("i will shoot all of you")
+        assert [m.rule for m in v.matches] == ["r"]
+
+    def test_fields(self) -> None:
+        """Field comparisons, membership, truthiness and `has` on other fields."""
+        src = SPAM + '''
+        terms slurs = ["vermin"]
+        rule new_acct { policy: spam when: author.account_age_days < 7 and post.has_media }
+        rule tr_only { policy: spam when: post.lang in [tr, az] and "x" }
+        rule bio { policy: spam when: author.bio has any(slurs) }
+        rule tag { policy: spam when: post.hashtags has "win" }
+        rule few { policy: spam when: not (author.followers > 10) and "hello" }
+        '''
+        rs = rs_of(src)
+        assert rs.evaluate({"text": "", "author": {"account_age_days": 3}, "has_media": True}).matches[0].rule == "new_acct"
+        assert rs.evaluate({"text": "", "author": {"account_age_days": "3"}, "has_media": True}).action == "none"
+        assert rs.evaluate({"text": "x", "lang": "TR"}).matches[0].rule == "tr_only"
+        v = rs.evaluate({"text": "", "author": {"bio": "they are Vermin"}})
+        assert v.matches[0].evidence[0].field == "author.bio"
+        assert v.matches[0].evidence[0].text == "Vermin"
+        v = rs.evaluate({"text": "", "hashtags": ["lose", "WIN"]})
+        assert v.matches[0].evidence[0].field == "hashtags[1]"
+        assert rs.evaluate("hello").matches[0].rule == "few"
+        assert rs.evaluate({"text": "hello", "author": {"followers": 50}}).action == "none"
+
+    def test_rule_refs_and_helpers(self) -> None:
+        """Helper rules never appear in verdicts; rule() carries their evidence."""
+        src = SPAM + '''
+        rule helper { policy: spam action: none when: "alpha" }
+        rule user { policy: spam when: rule(helper) and "beta" }
+        '''
+        v = rs_of(src).evaluate("alpha beta")
+        assert [m.rule for m in v.matches] == ["user"]
+        assert [e.text for e in v.matches[0].evidence] == ["alpha", "beta"]
+
+    def test_rule_cycle_is_compile_error(self) -> None:
+        """rule() cycles are compile errors."""
+        with pytest.raises(PolicyCompileError, match="cycle"):
+            rs_of(SPAM + 'rule a { policy: spam when: rule(b) }\nrule b { policy: spam when: rule(a) }')
+
+    def test_unknown_name_suggests(self) -> None:
+        """An unknown name suggests the nearest defined one."""
+        with pytest.raises(PolicyCompileError, match="did you mean 'threats'"):
+            rs_of(SPAM + 'terms threats = ["x"]\nrule r { policy: spam when: any(threat) }')
+
+
+class TestVerdicts:
+    """Action resolution, shadow matches, ordering and serialization."""
+
+    SRC = '''
+    policy p { title: "P" }
+    rule low { policy: p action: label severity: low when: "x" }
+    rule high { policy: p action: remove severity: high when: "x" }
+    rule shadowed { policy: p action: suspend mode: shadow when: "x" }
+    '''
+
+    def test_resolution(self) -> None:
+        """The most severe enforced action wins; shadow matches are kept apart."""
+        v = rs_of(self.SRC).evaluate("x")
+        assert v.action == "remove"
+        assert v.severity == "high"
+        assert [m.rule for m in v.matches] == ["high", "low"]
+        assert [m.rule for m in v.shadow_matches] == ["shadowed"]
+
+    def test_to_dict(self) -> None:
+        """to_dict is versioned and names the ruleset digest."""
+        import json
+
+        d = rs_of(self.SRC).evaluate("x").to_dict()
+        assert d["schema_version"] == 1
+        assert d["ruleset"]["digest"].startswith("sha256:")
+        json.dumps(d)
+
+    def test_no_action_is_compile_error(self) -> None:
+        """A rule without an action whose policy has none is a compile error."""
+        with pytest.raises(PolicyCompileError, match="no action"):
+            rs_of('policy p { title: "P" }\nrule r { policy: p when: "x" }')
+
+    def test_bad_posts(self) -> None:
+        """Bad posts raise PostError."""
+        rs = rs_of(self.SRC)
+        for bad in (None, 3, ["x"], {"text": 5}, {"text": "x", "author": "bob"}):
+            with pytest.raises(PostError):
+                rs.evaluate(bad)
+
+    def test_pickle_round_trip(self) -> None:
+        """A pickled ruleset gives identical verdicts."""
+        rs = rs_of(LANGUAGE_EXAMPLE)
+        rs2 = pickle.loads(pickle.dumps(rs))
+        for text in ("I'm gonna kill you", "nothing", "murdered"):
+            assert rs.evaluate(text, at=IN_WINDOW) == rs2.evaluate(text, at=IN_WINDOW)
+
+    def test_explain(self) -> None:
+        """explain shows the tree with values and says why a rule did not fire."""
+        rs = rs_of(LANGUAGE_EXAMPLE)
+        out = rs.explain("this boss will kill you in elden ring", rule="vs_direct_threat", at=IN_WINDOW)
+        assert "did not match" in out
+        assert "any(game_talk): true" in out
+        v = rs.evaluate("kill you", at=IN_WINDOW)
+        assert "vs_direct_threat" in v.explain()
