@@ -285,7 +285,9 @@ def _match_expr(items: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     return st.one_of(
         item_lists.map(lambda xs: "any(" + ", ".join(xs) + ")"),
         item_lists.map(lambda xs: "all(" + ", ".join(xs) + ")"),
-        st.tuples(st.integers(1, 3), item_lists).map(lambda t: f"{t[0]} of ({', '.join(t[1])})"),
+        st.tuples(st.integers(1, 3), item_lists).map(
+            lambda t: f"{min(t[0], len(t[1]))} of ({', '.join(t[1])})"
+        ),
         st.tuples(item_lists, st.sampled_from(OPS), st.integers(0, 3)).map(
             lambda t: f"count({', '.join(t[0])}) {t[1]} {t[2]}"
         ),
