@@ -664,16 +664,46 @@ class _WorkerDied(Exception):
     """A worker process died (killed, out of memory) while chunks were in flight."""
 
 
-def _run_sweep(rs: Ruleset, lines: Iterable[str], out: IO[str], *, skip: int, workers: int,
+class _Sink:
+    """Where verdict lines go: whole chunks, one unbuffered write each, flushed at once.
+
+    It remembers the offset after the last whole chunk, so an interrupted write can be cut
+    back to a valid prefix of whole lines (:meth:`restore`).
+    """
+
+    def __init__(self, raw: IO[bytes], seekable: bool) -> None:
+        self.raw = raw
+        self.seekable = seekable
+        self.good = raw.tell() if seekable else 0
+
+    def write(self, text: str) -> None:
+        view = memoryview(text.encode("utf-8"))
+        size = len(view)
+        while view:
+            n = self.raw.write(view)
+            view = view[n or 0:]
+        self.raw.flush()
+        self.good += size
+
+    def restore(self) -> None:
+        if self.seekable:
+            self.raw.truncate(self.good)
+
+
+def _run_sweep(rs: Ruleset, lines: Iterable[str], out: _Sink, *, skip: int, workers: int,
                chunk_size: int, at: datetime | None, full: bool,
                summary: corpus_mod.SweepSummary, progress: _Progress) -> int:
-    """Evaluate and write, in input order, one whole chunk per write; returns lines written."""
+    """Evaluate and write, in input order, one whole chunk per write; returns lines written.
+
+    With several workers, the ruleset is pickled once here and unpickled once per worker
+    (pool initializer); at most ``4 * workers`` chunks are in flight, so memory stays flat
+    however long the input is. A worker that dies raises :class:`_WorkerDied`.
+    """
     written = 0
 
     def emit(text: str, part: corpus_mod.SweepSummary) -> None:
         nonlocal written
         out.write(text)
-        out.flush()
         summary.merge(part)
         written += part.lines_in
         progress.update(written)
@@ -690,7 +720,7 @@ def _run_sweep(rs: Ruleset, lines: Iterable[str], out: IO[str], *, skip: int, wo
     executor = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
                                    initargs=(blob, at, full))
     pending: deque[Future[tuple[str, corpus_mod.SweepSummary]]] = deque()
-    window = workers * 4  # bounded: never more than this many chunks in memory
+    window = workers * 4
     try:
         for chunk in chunks:
             pending.append(executor.submit(_worker_chunk, chunk))
@@ -705,6 +735,18 @@ def _run_sweep(rs: Ruleset, lines: Iterable[str], out: IO[str], *, skip: int, wo
             fut.cancel()
         executor.shutdown(wait=True, cancel_futures=True)
     return written
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _on_sigterm(handler: Any) -> Any:
+    """Install a SIGTERM handler when we can (only the main thread may); return the old one."""
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except (ValueError, TypeError):  # not the main thread, or no previous Python handler
+        return None
 
 
 def _render_counter(title: str, counter: dict[str, int]) -> str:
@@ -760,14 +802,21 @@ def sweep(ruleset: str, input_path: str, output: str | None, workers: int | None
     meter = _Progress(show, None)
     started = time.monotonic()
     problem: str | None = None
+    previous = _on_sigterm(_raise_interrupt)  # kill (TERM): stop cleanly, like Ctrl-C
     try:
         with contextlib.ExitStack() as stack:
-            out: IO[str] = (
-                stack.enter_context(open(output, "a" if resume else "w", encoding="utf-8", newline="\n"))
-                if output else click.get_text_stream("stdout"))
+            if output:
+                raw: IO[bytes] = stack.enter_context(open(output, "ab" if resume else "wb", buffering=0))
+                sink = _Sink(raw, seekable=True)
+            else:
+                sink = _Sink(click.get_binary_stream("stdout"), seekable=False)
             lines = stack.enter_context(_open_input(input_path))
-            _run_sweep(rs, lines, out, skip=skip, workers=n_workers, chunk_size=chunk_size,
-                       at=at, full=full, summary=summary, progress=meter)
+            try:
+                _run_sweep(rs, lines, sink, skip=skip, workers=n_workers, chunk_size=chunk_size,
+                           at=at, full=full, summary=summary, progress=meter)
+            except BaseException:
+                sink.restore()
+                raise
     except _WorkerDied as exc:
         problem = (f"a worker process died ({exc or 'killed'}); the output holds a valid prefix of "
                    f"{summary.lines_in:,} lines; rerun with --resume to continue")
@@ -775,6 +824,7 @@ def sweep(ruleset: str, input_path: str, output: str | None, workers: int | None
         problem = (f"interrupted; the output holds a valid prefix of {summary.lines_in:,} lines"
                    + ("; rerun with --resume to continue" if output else ""))
     finally:
+        _on_sigterm(previous if previous is not None else signal.SIG_DFL)
         meter.done()
     elapsed = time.monotonic() - started
     this_run = summary.lines_in - summary.resumed
