@@ -1,0 +1,532 @@
+"""Text normalization views (language.md §3, §5): ``str`` + ``View`` -> normalized ``str`` or ``Mapped``.
+
+Two paths compute the same text. ``normalize`` is the fast path used on every post: it works
+on whole strings with C-level primitives (``unicodedata.normalize``, ``str.casefold``,
+``str.translate`` with lazily filled tables). ``normalize_mapped`` is the slow path used only
+for posts with a hit: it runs the same pipeline on small chunks of the text so that every
+output character knows the span of the original it came from, and it checks its result
+against the fast path (falling back to coarser chunks), so the two never disagree.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+import attrs
+import regex
+
+__all__ = [
+    "APOSTROPHES",
+    "LIGHT",
+    "NONE",
+    "RAW",
+    "STANDARD",
+    "Mapped",
+    "View",
+    "boundary_ok",
+    "is_unspaced",
+    "is_word_char",
+    "normalize",
+    "normalize_mapped",
+    "normalize_term",
+    "word_spans",
+]
+
+
+@attrs.frozen
+class View:
+    """A normalization view: which steps a text (or a term) goes through before matching."""
+
+    kind: str  # "raw" | "none" | "light" | "standard"
+    casefold: bool = True  # False under `case: sensitive`; ignored for raw and light
+    fold_accents: bool = True  # only meaningful for "standard"; False under `accents: keep`
+
+
+RAW = View("raw")
+NONE = View("none")
+LIGHT = View("light")
+STANDARD = View("standard")
+
+#: Apostrophe variants unified to ``'`` by ``standard`` (§3 lists the first five; U+00B4
+#: ACUTE ACCENT, U+2032 PRIME and U+201B are common keyboard substitutes, so "don´t" works).
+APOSTROPHES = "'\u2019\u02bc\u2018`\u00b4\u2032\u201b"
+
+# Stream-Safe Text Format (UAX #15 §13): at most 30 non-starters in a row. Longer runs are
+# cut before NFKC, whose canonical reordering is quadratic in the run length (a Zalgo post of
+# 100,000 alternating marks would otherwise take seconds). Marks past the 30th are dropped.
+_MAX_MARKS = 30
+_LONG_MARKS = regex.compile(r"(\p{M}{" + str(_MAX_MARKS) + r"})\p{M}+")
+
+# Default_Ignorable_Code_Point (DerivedCoreProperties.txt); Python has no accessor for it.
+_DEFAULT_IGNORABLE = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+    (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+    (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)  # fmt: skip
+
+
+def _is_invisible(cp: int) -> bool:
+    """Default-ignorable or format (Cf) character: removed by light and standard (§5)."""
+    for lo, hi in _DEFAULT_IGNORABLE:
+        if lo <= cp <= hi:
+            return True
+    return unicodedata.category(chr(cp)) == "Cf"
+
+
+# Arabic harakat/tashkeel and Quranic annotation marks (all Mn); tatweel U+0640 is Lm.
+_HARAKAT = (
+    (0x0610, 0x061A), (0x064B, 0x065F), (0x0670, 0x0670), (0x06D6, 0x06DC),
+    (0x06DF, 0x06E4), (0x06E7, 0x06E8), (0x06EA, 0x06ED), (0x08D3, 0x08E1),
+    (0x08E3, 0x08FF), (0x0640, 0x0640),
+)  # fmt: skip
+
+_ARABIC_MAP = {
+    "\u0623": "\u0627",  # أ -> ا
+    "\u0625": "\u0627",  # إ -> ا
+    "\u0622": "\u0627",  # آ -> ا
+    "\u0671": "\u0627",  # ٱ -> ا
+    "\u0649": "\u064a",  # ى alef maqsura -> ي
+    "\u06cc": "\u064a",  # ی Farsi yeh -> ي
+    "\u06d2": "\u064a",  # ے yeh barree -> ي
+    "\u06a9": "\u0643",  # ک keheh -> ك
+    "\u0629": "\u0647",  # ة ta marbuta -> ه (see docs/normalization.md)
+    "\u06c0": "\u0647",  # ۀ heh with yeh above -> ه
+    "\u06c1": "\u0647",  # ہ heh goal -> ه
+    "\u06c2": "\u0647",  # ۂ heh goal with hamza -> ه
+}
+
+# Latin letters without a canonical decomposition that still carry an "accent" (§5), plus
+# ligatures that NFKC leaves alone (French œ, æ). Upper-case forms only matter when the view
+# does not casefold.
+_LATIN_SPECIAL = {
+    "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ħ": "h", "Ħ": "H",
+    "ß": "ss", "ẞ": "SS", "œ": "oe", "Œ": "OE", "æ": "ae", "Æ": "AE",
+}  # fmt: skip
+_KEEP = frozenset("ñÑ")  # ñ is a letter of its own in Spanish (año is not ano)
+
+_IS_LATIN = regex.compile(r"\p{Script=Latin}").match
+_LATIN_MARKS = regex.compile(r"(?<=\p{Script=Latin})\p{M}+")
+_HAS_MARK = regex.compile(r"\p{M}").search
+_WS = re.compile(r"\s{2,}|[^\S ]")
+
+
+def _in(cp: int, ranges: tuple[tuple[int, int], ...]) -> bool:
+    return any(lo <= cp <= hi for lo, hi in ranges)
+
+
+class _LazyTable(dict[int, "int | str | None"]):
+    """A ``str.translate`` table filled on first sight of each code point."""
+
+    def __init__(self, fn: Callable[[int], int | str | None]) -> None:
+        super().__init__()
+        self._fn = fn
+
+    def __missing__(self, cp: int) -> int | str | None:
+        value = self._fn(cp)
+        self[cp] = value
+        return value
+
+
+def _pre_light(cp: int) -> int | str | None:
+    return None if _is_invisible(cp) else cp
+
+
+def _pre_standard(cp: int) -> int | str | None:
+    if _is_invisible(cp):
+        return None
+    if chr(cp) in APOSTROPHES:
+        return "'"
+    return cp
+
+
+def _fold_latin(ch: str) -> str:
+    """The accent-folded form of one Latin letter (é -> e, ǖ -> u, ł -> l), or ``ch``."""
+    if ch in _KEEP:
+        return ch
+    special = _LATIN_SPECIAL.get(ch)
+    if special is not None:
+        return special
+    if not _IS_LATIN(ch) or unicodedata.category(ch)[0] != "L":
+        return ch
+    decomposed = unicodedata.normalize("NFD", ch)
+    if len(decomposed) > 1 and all(unicodedata.category(c)[0] == "M" for c in decomposed[1:]):
+        return _LATIN_SPECIAL.get(decomposed[0], decomposed[0])
+    return ch
+
+
+def _post_standard(fold: bool) -> Callable[[int], int | str | None]:
+    def post(cp: int) -> int | str | None:
+        ch = chr(cp)
+        if _is_invisible(cp) or _in(cp, _HARAKAT):
+            return None
+        if ch in APOSTROPHES:
+            return "'"
+        mapped = _ARABIC_MAP.get(ch)
+        if mapped is not None:
+            return mapped
+        if cp > 0x7F and unicodedata.category(ch) == "Nd":
+            return str(unicodedata.decimal(ch, 0))
+        if fold and cp > 0x7F:
+            folded = _fold_latin(ch)
+            if folded != ch:
+                return folded
+        return cp
+
+    return post
+
+
+_PRE_LIGHT = _LazyTable(_pre_light)
+_PRE_STANDARD = _LazyTable(_pre_standard)
+_POST_FOLD = _LazyTable(_post_standard(True))
+_POST_KEEP = _LazyTable(_post_standard(False))
+
+
+def _casefold(text: str, turkic: bool) -> str:
+    if turkic:
+        # str.replace is memchr-fast; str.translate with a dict is not.
+        if "I" in text:
+            text = text.replace("I", "ı")
+        if "İ" in text:
+            text = text.replace("İ", "i")
+    return text.casefold()
+
+
+def _core(text: str, view: View, turkic: bool) -> str:
+    """Every step of ``view`` except whitespace folding, which is context-dependent."""
+    kind = view.kind
+    if kind == "none":
+        return _casefold(text, turkic) if view.casefold else text
+    if text.isascii():
+        if kind == "light":
+            return text
+        if view.casefold:
+            if turkic and "I" in text:
+                text = text.replace("I", "ı")
+            text = text.lower()
+        return text.replace("`", "'") if "`" in text else text
+    if _LONG_MARKS.search(text) is not None:
+        text = _LONG_MARKS.sub(r"\1", text)
+    if kind == "light":
+        text = unicodedata.normalize("NFKC", text.translate(_PRE_LIGHT))
+        return text.translate(_PRE_LIGHT)
+    text = unicodedata.normalize("NFKC", text.translate(_PRE_STANDARD))
+    if view.casefold:
+        text = _casefold(text, turkic)
+    if view.fold_accents:
+        text = text.translate(_POST_FOLD)
+        if _HAS_MARK(text) is not None:
+            text = _LATIN_MARKS.sub("", text)
+    else:
+        text = text.translate(_POST_KEEP)
+    return unicodedata.normalize("NFC", text)
+
+
+# Per-word caches for non-ASCII posts. The pipeline is decomposable at U+0020 (no step looks
+# across a space), and words repeat heavily across posts, so the fast path splits on spaces
+# and normalizes each distinct word once. Each cache is cleared when it grows past its cap.
+_CACHE_CAP = 1 << 17
+_CACHE_MAX_WORD = 64
+_caches: dict[tuple[str, bool, bool, bool], dict[str, str]] = {}
+
+
+def _by_words(text: str, view: View, turkic: bool) -> str:
+    key = (view.kind, view.casefold, view.fold_accents, turkic)
+    cache = _caches.get(key)
+    if cache is None:
+        cache = _caches.setdefault(key, {})
+    words = text.split(" ")
+    out = list(map(cache.get, words))
+    if None in out:
+        if len(cache) > _CACHE_CAP:
+            cache.clear()
+        for i, word in enumerate(words):
+            if out[i] is None:
+                normalized = _core(word, view, turkic)
+                if len(word) <= _CACHE_MAX_WORD:
+                    cache[word] = normalized
+                out[i] = normalized
+    return " ".join(out)  # type: ignore[arg-type]
+
+
+def normalize(text: str, view: View, turkic: bool = False) -> str:
+    """Normalize ``text`` for ``view`` (fast path, no offsets).
+
+    ``turkic`` selects the Turkic case folding (I -> ı, İ -> i) for ``tr``/``az`` posts.
+    Whitespace runs become one space in every view but ``raw``.
+
+    >>> normalize("Ｋİ\u200bLL  Straße", STANDARD)
+    'kill strasse'
+    >>> normalize("IŞIK", STANDARD, turkic=True)
+    'ısık'
+    """
+    kind = view.kind
+    if kind == "raw":
+        return text
+    if kind == "none":
+        out = _casefold(text, turkic) if view.casefold else text
+    elif text.isascii():
+        out = text
+        if kind == "standard":
+            if view.casefold:
+                if turkic and "I" in out:
+                    out = out.replace("I", "ı")
+                out = out.lower()
+            if "`" in out:
+                out = out.replace("`", "'")
+    else:
+        out = _by_words(text, view, turkic)
+    # isprintable() is False for every whitespace character but U+0020 (all are Cc or Z*).
+    if "  " in out or not out.isprintable():
+        return _WS.sub(" ", out)
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Offset-mapped (slow) path
+
+
+@attrs.frozen
+class Mapped:
+    """A normalized text with, for each of its characters, the original span it came from."""
+
+    text: str
+    starts: Sequence[int]
+    ends: Sequence[int]
+    original_length: int = 0
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Map the normalized span ``[start, end)`` to a span of the original text.
+
+        An empty span maps to an empty span at the matching original position.
+        """
+        n = len(self.text)
+        start = min(max(start, 0), n)
+        end = min(max(end, start), n)
+        if start < end:
+            return self.starts[start], self.ends[end - 1]
+        if start < n:
+            pos = self.starts[start]
+        elif n:
+            pos = self.ends[n - 1]
+        else:
+            pos = 0
+        return pos, pos
+
+
+_HANGUL_VT = ((0x1160, 0x11FF), (0xD7B0, 0xD7FF))
+
+
+@lru_cache(maxsize=65536)
+def _starts_chunk(ch: str) -> bool:
+    """Can the pipeline be cut just before ``ch`` without changing its result?"""
+    cp = ord(ch)
+    if cp < 0x80:
+        return True
+    if unicodedata.combining(ch) or unicodedata.category(ch)[0] == "M" or _HAS_MARK(ch):
+        return False
+    if _is_invisible(cp) or _in(cp, _HARAKAT) or _in(cp, _HANGUL_VT):
+        return False
+    nfkc = unicodedata.normalize("NFKC", ch)
+    if not nfkc:
+        return False
+    first = nfkc[0]
+    if unicodedata.combining(first) or unicodedata.category(first)[0] == "M":
+        return False
+    # Characters that may compose with what precedes them (NFC_Quick_Check=Maybe starters,
+    # e.g. Tamil/Kannada/Malayalam vowel signs, halfwidth kana voicing marks).
+    return unicodedata.normalize("NFC", "a" + first) == "a" + first and unicodedata.is_normalized(
+        "NFC", first
+    )
+
+
+def _chunks_fine(text: str) -> list[tuple[int, int]]:
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    for i in range(1, len(text)):
+        if _starts_chunk(text[i]):
+            bounds.append((start, i))
+            start = i
+    if text:
+        bounds.append((start, len(text)))
+    return bounds
+
+
+def _chunks_coarse(text: str) -> list[tuple[int, int]]:
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    for i in range(1, len(text)):
+        if text[i].isspace() or text[i - 1].isspace():
+            bounds.append((start, i))
+            start = i
+    if text:
+        bounds.append((start, len(text)))
+    return bounds
+
+
+def _map_chunks(
+    text: str, chunks: list[tuple[int, int]], view: View, turkic: bool
+) -> tuple[str, list[int], list[int]]:
+    """Run the pipeline chunk by chunk, then fold whitespace runs, keeping spans."""
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    in_space = False
+    for cs, ce in chunks:
+        for ch in _core(text[cs:ce], view, turkic):
+            if ch.isspace():
+                if in_space:
+                    ends[-1] = ce
+                    continue
+                ch = " "
+                in_space = True
+            else:
+                in_space = False
+            chars.append(ch)
+            starts.append(cs)
+            ends.append(ce)
+    return "".join(chars), starts, ends
+
+
+def _proportional(text: str, out: str) -> tuple[list[int], list[int]]:
+    n, m = len(text), len(out)
+    starts = [i * n // m for i in range(m)]
+    ends = [max(starts[i], (i + 1) * n // m) for i in range(m)]
+    return starts, ends
+
+
+def normalize_mapped(text: str, view: View, turkic: bool = False) -> Mapped:
+    """Normalize ``text`` for ``view`` and keep, per output character, its original span.
+
+    ``result.text == normalize(text, view, turkic)`` always.
+
+    >>> m = normalize_mapped("K\u200bİLL", STANDARD)
+    >>> m.text, m.to_original(0, 4)
+    ('kill', (0, 5))
+    """
+    n = len(text)
+    if view.kind == "raw":
+        return Mapped(text, range(n), range(1, n + 1), n)
+    expected = normalize(text, view, turkic)
+    for chunker in (_chunks_fine, _chunks_coarse):
+        out, starts, ends = _map_chunks(text, chunker(text), view, turkic)
+        if out == expected:
+            return Mapped(out, tuple(starts), tuple(ends), n)
+    # Unreachable in practice (no known input); keeps the contract if the pipeline ever
+    # stops being decomposable at whitespace.
+    s, e = _proportional(text, expected)
+    return Mapped(expected, tuple(s), tuple(e), n)
+
+
+# --------------------------------------------------------------------------------------
+# Terms
+
+
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue"})
+
+
+def normalize_term(term: str, view: View) -> tuple[str, ...]:
+    """Normalize a term as written in a rule for ``view``; one or more variants, primary first.
+
+    Terms always use the default (non-Turkic) case folding. Under ``standard`` with accent
+    folding, a term with ä/ö/ü also yields the ae/oe/ue spelling.
+
+    >>> normalize_term("Mörder", STANDARD)
+    ('morder', 'moerder')
+    >>> normalize_term("moerder", STANDARD)
+    ('moerder',)
+    """
+    primary = normalize(term, view)
+    variants = [primary]
+    if view.kind == "standard" and view.fold_accents and not term.isascii():
+        composed = unicodedata.normalize("NFC", term)
+        if view.casefold:
+            composed = composed.casefold()
+        expanded = composed.translate(_UMLAUTS)
+        if expanded != composed:
+            alt = normalize(expanded, view)
+            if alt not in variants:
+                variants.append(alt)
+    return tuple(variants)
+
+
+# --------------------------------------------------------------------------------------
+# Words and boundaries (§3, §4 word distance)
+
+
+_UNSPACED_RE = regex.compile(
+    r"[\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Thai}\p{scx=Lao}"
+    r"\p{scx=Khmer}\p{scx=Myanmar}]"
+)
+_NOT_WORD = frozenset(APOSTROPHES)
+
+
+_WORD_CHAR = regex.compile(r"[\p{L}\p{M}\p{Nd}_]").match
+
+
+@lru_cache(maxsize=65536)
+def _word_char(ch: str) -> bool:
+    # The `regex` module's Unicode tables (newer than `unicodedata`'s) so that this agrees
+    # with `word_spans`.
+    return ch not in _NOT_WORD and _WORD_CHAR(ch) is not None
+
+
+def is_word_char(ch: str) -> bool:
+    """A letter, mark or decimal digit of any script, or ``_`` (apostrophes are not)."""
+    if ch.isascii():
+        return ch.isalnum() or ch == "_"
+    return _word_char(ch)
+
+
+@lru_cache(maxsize=65536)
+def is_unspaced(ch: str) -> bool:
+    """A character of a script written without spaces (Han, Kana, Thai, Lao, Khmer, Myanmar)."""
+    return not ch.isascii() and _UNSPACED_RE.match(ch) is not None
+
+
+def boundary_ok(
+    text: str,
+    start: int,
+    end: int,
+    term_first: str,
+    term_last: str,
+    check_left: bool = True,
+    check_right: bool = True,
+) -> bool:
+    """Whole-word test of ``text[start:end]`` (§3) on a normalized text.
+
+    A side passes when its neighbour is not a word character, or when that neighbour or the
+    term's character at that end is from a script written without spaces.
+    """
+    if check_left and start > 0:
+        before = text[start - 1]
+        if is_word_char(before) and not (is_unspaced(before) or is_unspaced(term_first)):
+            return False
+    if check_right and end < len(text):
+        after = text[end]
+        if is_word_char(after) and not (is_unspaced(after) or is_unspaced(term_last)):
+            return False
+    return True
+
+
+_UNSPACED_SET = _UNSPACED_RE.pattern[1:-1]
+_WORDS = regex.compile(
+    r"(?V1)[[\p{L}\p{Nd}_]&&[" + _UNSPACED_SET + r"]]\p{M}*"
+    r"|[[\p{L}\p{M}\p{Nd}_]--[" + _UNSPACED_SET + "]--[" + regex.escape(APOSTROPHES) + "]]+"
+)
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """The words of a normalized text, in order, for ``near``/``before`` (§4 word distance).
+
+    Maximal runs of word characters; each character of an unspaced script (with any marks
+    that follow it) is a word of its own; apostrophes split words.
+
+    >>> word_spans("l'homme 殺す ok")
+    [(0, 1), (2, 7), (8, 9), (9, 10), (11, 13)]
+    """
+    return [m.span() for m in _WORDS.finditer(text)]
