@@ -139,19 +139,18 @@ class Ruleset:
     __slots__ = ("_always", "_plan", "_triggers", "limits", "root")
 
     def __init__(self, plan: Plan, limits: Limits | None = None, root: str | None = None) -> None:
-        self._plan = plan
-        self._always = plan.always
-        self._triggers = plan.triggers
-        self.limits = limits or Limits()
-        self.root = root
+        setattr_ = object.__setattr__
+        setattr_(self, "_plan", plan)
+        setattr_(self, "_always", plan.always)
+        setattr_(self, "_triggers", plan.triggers)
+        setattr_(self, "limits", limits or Limits())
+        setattr_(self, "root", root)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self._plan.resolved, self.limits, self.root))
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if hasattr(self, "_plan") and name in self.__slots__:
-            raise AttributeError("a compiled Ruleset is immutable")
-        object.__setattr__(self, name, value)
+        raise AttributeError("a compiled Ruleset is immutable")
 
     # ------------------------------------------------------------------ introspection
     @property
