@@ -2,25 +2,31 @@
 
 The compiler runs a pattern only on posts whose text contains one of the pattern's
 *atoms*: literal strings such that every match of the pattern contains at least one of
-them. The gate scans ``text.casefold()`` of the very string the pattern is searched in,
-so the contract of :func:`extract_atoms` is:
+them. The contract of :func:`extract_atoms` covers two gates:
 
-    for every match ``m`` of the pattern (under the ``regex`` module, case-insensitive or
-    not, simple or full case folding), ``m.group().casefold()`` contains some atom.
+1. ``m.group().casefold()`` contains some atom, for every match ``m`` (under the
+   ``regex`` module, case-insensitive or not, simple or full case folding); and
+2. when the pattern runs on the ``light`` (or ``folded``) text of a post, the
+   ``standard`` text of that post (default or Turkic folding) contains some atom; this
+   is the text the compiler's Aho-Corasick gate actually scans.
 
 That soundness property decides every choice below; when in doubt we return ``None``
 (the pattern then runs on every post), never a set some match could lack.
 
-Case-folding oddities, measured with ``regex`` 2026.11 under IGNORECASE (with and
-without FULLCASE and V1): the only ASCII characters that match a non-ASCII character are
-``k``/``K`` (U+212A KELVIN SIGN), ``s``/``S`` (U+017F LONG S), ``i`` (U+0130 İ) and ``I``
-(U+0131 ı). ``casefold()`` maps K and ſ to ``k`` and ``s``, so those are harmless; but
-``İ`` folds to ``i`` + U+0307 and ``ı`` folds to itself, so under IGNORECASE an atom may
-not contain ``I`` at all and may contain ``i`` only as its last character. Full case
-folding lets ``ss`` match ``ß`` and ``fi`` match ``ﬁ``: those fold back to the same ASCII,
-so literal runs stay valid. Atoms are ASCII (control characters excluded) plus letters of
-uncased scripts (Arabic, Hebrew, Han, Thai, ...) that ``regex`` matches only to
-themselves. ``tests/test_regex_atoms.py`` re-measures all of this.
+Measured with ``regex`` 2026.11 under IGNORECASE (with and without FULLCASE and V1): the
+only ASCII characters that match a non-ASCII character are ``k``/``K`` (U+212A KELVIN
+SIGN), ``s``/``S`` (U+017F LONG S), ``i`` (U+0130 İ) and ``I`` (U+0131 ı). K and ſ fold
+to ``k`` and ``s`` (and NFKC maps them there too), so they are harmless. ``ı`` folds to
+itself and is never made ``i`` (§5), and Turkic folding of a ``tr`` post turns ``I`` into
+``ı``; so ``I`` never enters an atom, and ``i`` does not either when the pattern is
+case-insensitive. ``standard`` also rewrites the backquote to ``'``, so it is excluded.
+Full case folding lets ``ss`` match ``ß`` and ``fi`` match ``ﬁ``: those fold back to the
+same ASCII, so literal runs stay valid. Atoms are printable ASCII plus letters of uncased
+scripts (Arabic, Hebrew, Han, Thai, ...) that ``regex`` matches only to themselves and
+that ``standard`` normalization leaves alone (so not ``أ`` or ``ى``, which it rewrites).
+Patterns on ``raw`` text get no atoms: NFKC can compose an ASCII letter with a following
+combining mark (``n`` + U+0303 → ``ñ``) and runs of spaces fold, so the standard text
+need not contain what the raw match did. ``tests/test_regex_atoms.py`` re-measures this.
 
 Parsing uses CPython's ``re._parser``; syntax only the ``regex`` module knows (``\\p{..}``,
 fuzzy ``{e<=1}``, ``(?r)``, ``\\L<name>``, POSIX and nested sets, ...) either fails to parse
@@ -51,14 +57,17 @@ _RARE = "jqxzkvbwyfgpm"
 
 
 def extract_atoms(
-    pattern: str, flags: str = "", *, case_sensitive: bool = False
+    pattern: str, flags: str = "", *, case_sensitive: bool = False, text: str = "light"
 ) -> frozenset[str] | None:
     """A small set of casefolded literals one of which every match contains, or None.
 
     *flags* are the policy-file flags (``i s m x``). The pattern is assumed to run
     case-insensitively (the language's default) unless *case_sensitive* is true and the
-    ``i`` flag is absent; assuming it when it is not so only costs atom quality.
+    ``i`` flag is absent; assuming it when it is not so only costs atom quality. *text*
+    is the pattern's ``text:`` option; ``raw`` patterns get None (see the module notes).
     """
+    if text == "raw":
+        return None
     parsed = _parse(pattern, flags)
     if parsed is None:
         return None
@@ -164,6 +173,15 @@ def _uncased_letter(ch: str) -> bool:
     """True for a letter of an uncased script that ``regex`` matches only to itself."""
     if unicodedata.category(ch) != "Lo" or ch.casefold() != ch or ch.upper() != ch:
         return False
+    if unicodedata.normalize("NFKC", ch) != ch:
+        return False
+    try:
+        from . import normalize as nz
+
+        if any(nz.normalize(ch, nz.STANDARD, turkic=t) != ch for t in (False, True)):
+            return False
+    except ImportError:  # pragma: no cover - normalize ships with the package
+        return False
     try:
         import importlib
 
@@ -177,15 +195,14 @@ def _uncased_letter(ch: str) -> bool:
     return list(cases) == [ord(ch)] and folded == ch
 
 
-def _token(code: int, ignorecase: bool, in_class: bool) -> str:
+def _token(code: int, ignorecase: bool) -> str:
     """What one pattern character contributes to the casefolded text of a match."""
     ch = chr(code)
-    if ignorecase and ch in "iI":
-        # 'i' may match İ (folds to 'i' + U+0307): fine at the end of an atom only.
-        # 'I' may match ı (folds to itself): never.
-        return "i" + _BREAK if ch == "i" and not in_class else _BREAK
+    if ch == "I" or (ignorecase and ch == "i"):
+        # 'I' matches ı and turns into ı under Turkic folding; 'i' matches 'I' and İ.
+        return _BREAK
     if code < 128:
-        if code < 0x20 or code == 0x7F:
+        if code < 0x20 or code == 0x7F or ch == "`":
             return _BREAK
         return ch.casefold()
     return ch if _uncased_letter(ch) else _BREAK
@@ -353,7 +370,7 @@ class _Analyzer:
     def node(self, op: Any, av: Any, ignorecase: bool) -> _Info:
         c = self.c
         if op is c.LITERAL:
-            return _exact(frozenset({_token(av, ignorecase, in_class=False)}))
+            return _exact(frozenset({_token(av, ignorecase)}))
         if op in (c.NOT_LITERAL, c.ANY):
             return _ONE_CHAR
         if op is c.IN:
@@ -395,7 +412,7 @@ class _Analyzer:
                 return _ONE_CHAR
             if len(chars) > _CLASS_EXPAND:
                 return _ONE_CHAR
-        tokens = frozenset(_token(ch, ignorecase, in_class=True) for ch in chars)
+        tokens = frozenset(_token(ch, ignorecase) for ch in chars)
         return _exact(tokens) if tokens else _ONE_CHAR
 
 

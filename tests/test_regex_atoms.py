@@ -16,7 +16,7 @@ from policyrules.regex_atoms import MAX_ATOMS, backtracking_risk, extract_atoms
     ("pattern", "flags", "expected"),
     [
         ("hello", "", {"hello"}),
-        ("HeLLo world", "i", {"hello world"}),
+        ("HeLLo world", "", {"hello world"}),
         ("colou?r", "", {"color", "colour"}),
         ("foo|bar", "", {"foo", "bar"}),
         (r"\bfree\s*money\b", "", {"money"}),
@@ -65,13 +65,27 @@ def test_extract_atoms_none(pattern: str) -> None:
 
 
 def test_turkic_i_splits_atoms() -> None:
-    """'I' never enters an atom and 'i' only ends one: they match ı and İ case-insensitively."""
+    """'I' never enters an atom, nor 'i' in a case-insensitive pattern (ı, İ, Turkic folding)."""
     assert extract_atoms("Istanbul", "i") == frozenset({"stanbul"})
     assert extract_atoms("bir gun", "i") == frozenset({"r gun"})
-    assert extract_atoms("abci") == frozenset({"abci"})
-    # a case-sensitive pattern keeps them
+    assert extract_atoms("abci") == frozenset({"abc"})
+    # a case-sensitive pattern keeps a lower-case i, never an upper-case I
     assert extract_atoms("bird", case_sensitive=True) == frozenset({"bird"})
-    assert extract_atoms("bird", "i", case_sensitive=True) == frozenset({"bi"})
+    assert extract_atoms("bIrd", case_sensitive=True) == frozenset({"rd"})
+    assert extract_atoms("bird", "i", case_sensitive=True) == frozenset({"rd"})
+
+
+def test_characters_standard_rewrites_are_excluded() -> None:
+    """Backquotes and Arabic letters that `standard` rewrites (أ, ى) split atoms."""
+    assert extract_atoms("abc`def") == frozenset({"def"})
+    assert extract_atoms("أكل") == frozenset({"كل"})
+    assert extract_atoms("على") == frozenset({"عل"})
+
+
+def test_raw_text_patterns_get_no_atoms() -> None:
+    """A pattern on raw text is not gated: NFKC may compose what it matched (n + ◌̃ → ñ)."""
+    assert extract_atoms("hello", text="raw") is None
+    assert extract_atoms("hello", text="folded") == frozenset({"hello"})
 
 
 def test_scoped_flags_tracked() -> None:
@@ -112,9 +126,11 @@ def test_ascii_case_oddities_measured() -> None:
 # --------------------------------------------------------------------------- soundness property
 
 _ALPHABET = ["a", "b", "k", "s", "i", "I", "ß", "\u0130", "\u0131", "\u212a", "\u017f",
-             "ﬁ", " ", "-", "ب", "é", "A", "S", "K", "f", "\n", "1"]
+             "ﬁ", " ", "-", "ب", "é", "A", "S", "K", "f", "\n", "1", "`", "'", "\u0303", "n",
+             "أ", "ا", "\t", "\u200b", "ﻻ", "ل"]
 
-_atom_chars = st.sampled_from(["a", "b", "k", "s", "i", "I", "f", "ss", "fi", " ", "-", "ب", "é", "1", "ab", "ka", "sa"])
+_atom_chars = st.sampled_from(["a", "b", "k", "s", "i", "I", "f", "ss", "fi", " ", "-", "ب", "é", "1",
+                               "ab", "ka", "sa", "`", "'", "n", "أ", "ا", "ل", "لا"])
 
 
 def _regex_strategy() -> st.SearchStrategy[str]:
@@ -179,6 +195,31 @@ def test_atoms_sound_on_strings_built_from_the_pattern(pattern: str) -> None:
                   piece.replace("k", "\u212a").replace("s", "\u017f"), "x" + piece + piece + "y"]
     texts.append("".join(pieces))
     _check_sound(pattern, texts, case_sensitive=False)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_regex_strategy(), st.lists(_texts, min_size=1, max_size=6))
+def test_atoms_sound_for_the_standard_gate(pattern: str, texts: list[str]) -> None:
+    """A pattern matching a post's light text implies an atom in its standard text (both foldings)."""
+    from policyrules import normalize as nz
+
+    atoms = extract_atoms(pattern, "i")
+    if atoms is None:
+        return
+    for flags in (regex.I, regex.I | regex.F, regex.I | regex.V1):
+        try:
+            compiled = regex.compile(pattern, flags)
+        except regex.error:
+            return
+        for text in texts:
+            if compiled.search(nz.normalize(text, nz.LIGHT)) is None:
+                continue
+            for turkic in (False, True):
+                gate = nz.normalize(text, nz.STANDARD, turkic=turkic)
+                assert any(a in gate for a in atoms), (pattern, text, gate, atoms)
+            folded = nz.normalize(text, nz.STANDARD)
+            if compiled.search(folded) is not None:
+                assert any(a in folded for a in atoms)
 
 
 # --------------------------------------------------------------------------- backtracking_risk
