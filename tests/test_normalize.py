@@ -35,7 +35,18 @@ class TestNormalize:
             ("l’homme", STANDARD, False, "l'homme"),
             ("٣۴", STANDARD, False, "34"),
         ],
-        ids=["raw", "none", "light", "standard", "turkic", "enye", "keep", "arabic", "apos", "digits"],
+        ids=[
+            "raw",
+            "none",
+            "light",
+            "standard",
+            "turkic",
+            "enye",
+            "keep",
+            "arabic",
+            "apos",
+            "digits",
+        ],
     )
     def test_views(self, text: str, view: View, turkic: bool, expected: str) -> None:
         """Each view applies exactly its steps."""

@@ -1,0 +1,341 @@
+"""The `aggressive` term matcher (language.md §5): ``standard`` text -> term occurrences + steps.
+
+How a post is scanned:
+
+1. ``C``: the standard text with look-alike letters mapped to the letter they imitate (UTS #39
+   confusables with a single-letter target, from the pinned ``data/confusables.txt``). The
+   map is one character to one character, so offsets into ``C`` are offsets into the text.
+2. ``S``: a prefilter skeleton of ``C``: separators dropped, leet forms mapped to their
+   letter's class (``i``, ``l``, ``1``, ``!``, ``|`` share one class), runs collapsed. Each
+   term gets the same skeleton as its Aho-Corasick key, so one automaton pass over ``S``
+   names every term that can possibly occur; most posts stop here.
+3. Each candidate term is verified on ``C`` with its own elastic regex (leet alternatives,
+   1-3 separators between letters, ``n`` or more repeats), then whole-word tested with
+   :func:`policyrules.normalize.boundary_ok` on the standard text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import regex
+
+from .normalize import STANDARD, boundary_ok, is_word_char, normalize, normalize_term
+
+__all__ = [
+    "CONFUSABLES_VERSION",
+    "LEET",
+    "SEPARATORS",
+    "AggressiveMatcher",
+    "confusable_map",
+]
+
+#: Leet forms per letter (§5 rule 2, extended with € for e). ``1`` and ``|`` serve both i
+#: and l; ``|`` is also a separator, and the verifier tries both readings.
+LEET: dict[str, str] = {
+    "a": "4@",
+    "b": "8",
+    "e": "3€",
+    "g": "9",
+    "i": "1!|",
+    "l": "1|",
+    "o": "0",
+    "s": "5$",
+    "t": "7+",
+}
+
+#: Characters that may stand between two letters of a term (§5 rule 3), 1 to 3 of them.
+SEPARATORS = " .-_*,/\\|~·'"
+_MAX_SEP = 3
+
+CONFUSABLES_VERSION = "13.0.0"
+
+_IL_CLASS = "l"  # prefilter class shared by i, l, 1, !, |
+
+
+@lru_cache(maxsize=2)
+def confusable_map(turkic: bool = False) -> dict[str, str]:
+    """Look-alike character -> the letter it imitates, from UTS #39 ``confusables.txt``.
+
+    Only entries whose target is one letter (after standard normalization) are kept; ASCII
+    sources (``0 -> O``, ``1 -> l``, ``| -> l``) are left to the leet table. Under ``turkic``
+    the dotless ``ı`` is left alone.
+    """
+    text = resources.files("policyrules").joinpath("data/confusables.txt").read_text("utf-8-sig")
+    table: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        fields = [f.strip() for f in line.split(";")]
+        src = chr(int(fields[0], 16))
+        if src.isascii() or (turkic and src == "ı"):
+            continue
+        target = "".join(chr(int(h, 16)) for h in fields[1].split())
+        target = normalize(target, STANDARD)
+        if len(target) != 1 or unicodedata.category(target)[0] != "L" or target == src:
+            continue
+        table[src] = target
+    return table
+
+
+def _class_of(ch: str) -> str:
+    """Prefilter class of one character of ``C``: separators vanish, leet joins its letter."""
+    if ch in "il1!|":
+        return _IL_CLASS
+    for letter, forms in LEET.items():
+        if ch == letter or ch in forms:
+            return letter
+    if ch in SEPARATORS:
+        return ""
+    return ch
+
+
+_COLLAPSE = re.compile(r"(.)\1+", re.DOTALL)
+
+
+def _collapse(s: str) -> str:
+    return _COLLAPSE.sub(r"\1", s) if len(s) > 1 else s
+
+
+_WORDCHAR = r"[\p{L}\p{M}\p{Nd}_]"
+
+
+class _Term:
+    """One term variant compiled for verification."""
+
+    __slots__ = ("first", "key", "last", "left_wild", "mode", "pattern", "right_wild", "term_id")
+
+    def __init__(
+        self, term_id: int, body: str, mode: str, left_wild: bool, right_wild: bool,
+        conf: dict[str, str],
+    ) -> None:  # fmt: skip
+        self.term_id = term_id
+        self.mode = mode
+        self.left_wild = left_wild
+        self.right_wild = right_wild
+        skel = "".join(conf.get(c, c) for c in body)
+        self.first = skel[0]
+        self.last = skel[-1]
+        self.key = _collapse("".join(_class_of(c) for c in skel))
+        self.pattern = regex.compile(_elastic(skel), regex.V1)
+
+
+def _letter(ch: str) -> str:
+    forms = LEET.get(ch)
+    if forms:
+        return "(?:" + regex.escape(ch) + "|(?P<leet>[" + regex.escape(forms) + "]))"
+    return regex.escape(ch)
+
+
+def _elastic(skel: str) -> str:
+    """The verifier regex of a term skeleton (§5 aggressive rules 1-3)."""
+    sep = "[" + regex.escape(SEPARATORS) + "]"
+    gap = "(?P<sep>" + sep + "{1," + str(_MAX_SEP) + "})?"
+    parts: list[str] = []
+    i = 0
+    prev_was_unit = False
+    while i < len(skel):
+        ch = skel[i]
+        if ch.isspace() or ch in SEPARATORS:
+            # A space or separator written in the term: any run of 1-3 separators (a space
+            # run counts as one), or none for separators other than space.
+            j = i
+            while j < len(skel) and (skel[j].isspace() or skel[j] in SEPARATORS):
+                j += 1
+            required = any(c.isspace() for c in skel[i:j])
+            parts.append("(?:" + sep + "{1," + str(_MAX_SEP) + "})" + ("" if required else "?"))
+            i = j
+            prev_was_unit = False
+            continue
+        j = i
+        while j < len(skel) and skel[j] == ch:
+            j += 1
+        n = j - i
+        if prev_was_unit:
+            parts.append(gap)
+        unit = _letter(ch)
+        run = unit + ("(?:" + gap + unit + "){" + str(n - 1) + "}" if n > 1 else "")
+        run += "(?P<rep>(?:" + gap + unit + ")+)?"
+        parts.append(run)
+        prev_was_unit = True
+        i = j
+    return "".join(parts)
+
+
+_SCRIPTS = [
+    (name, regex.compile(r"\p{Script=" + name + "}").match)
+    for name in ("Latin", "Cyrillic", "Greek", "Armenian", "Cherokee", "Georgian", "Coptic")
+]
+
+
+def _script(ch: str) -> str | None:
+    if not ch.isalpha():
+        return None
+    for name, match in _SCRIPTS:
+        if match(ch):
+            return name
+    return "Other"
+
+
+def _mixed_script(text: str, start: int, end: int) -> bool:
+    """Does the word (run of word characters) around ``[start, end)`` mix scripts?"""
+    while start > 0 and is_word_char(text[start - 1]):
+        start -= 1
+    while end < len(text) and is_word_char(text[end]):
+        end += 1
+    scripts = {s for s in map(_script, text[start:end]) if s is not None}
+    return len(scripts) > 1
+
+
+class _Compiled:
+    """Automaton + term variants for one folding (Turkic or default)."""
+
+    def __init__(self, terms: Sequence[tuple[int, str, str]], turkic: bool) -> None:
+        import ahocorasick
+
+        self.conf = confusable_map(turkic)
+        table: dict[int, str | None] = {}
+        for ch in set(self.conf) | set(SEPARATORS) | set("".join(LEET.values())) | set("il"):
+            mapped = _class_of(self.conf.get(ch, ch))
+            table[ord(ch)] = mapped if mapped else None
+        self.skeleton_table = table
+        self.conf_table = {ord(k): v for k, v in self.conf.items()}
+        self.no_bar_table = dict(table)
+        self.no_bar_table[ord("|")] = None
+        self.variants: list[_Term] = []
+        automaton = ahocorasick.Automaton()
+        for term_id, written, mode in terms:
+            body = written
+            left_wild = body.startswith("*")
+            right_wild = body.endswith("*") and len(body) > 1
+            body = body.strip("*")
+            for variant in normalize_term(body, STANDARD):
+                if not variant.strip():
+                    continue
+                t = _Term(term_id, variant.strip(), mode, left_wild, right_wild, self.conf)
+                if not t.key:
+                    continue
+                idx = len(self.variants)
+                self.variants.append(t)
+                if automaton.exists(t.key):
+                    automaton.get(t.key).append(idx)
+                else:
+                    automaton.add_word(t.key, [idx])
+        self.automaton = automaton
+        if len(automaton):
+            automaton.make_automaton()
+
+    def candidates(self, text: str) -> set[int]:
+        """Indices of term variants whose key occurs in the text's skeleton."""
+        found: set[int] = set()
+        if not len(self.automaton):
+            return found
+        tables = [self.skeleton_table]
+        if "|" in text:
+            tables.append(self.no_bar_table)
+        for table in tables:
+            skel = _collapse(text.translate(table))
+            for _end, idxs in self.automaton.iter(skel):
+                found.update(idxs)
+        return found
+
+
+class AggressiveMatcher:
+    """Finds evasive spellings of terms in ``standard`` text (§5 ``aggressive``).
+
+    >>> m = AggressiveMatcher([(0, "kill", "word"), (1, "ass", "word")])
+    >>> [(i, s, e, steps) for i, s, e, steps in m.find("k.i.l.l u, as")]
+    [(0, 0, 7, ('separator',))]
+    """
+
+    def __init__(self, terms: Sequence[tuple[int, str, str]]) -> None:
+        self._terms = tuple((int(i), str(t), str(m)) for i, t, m in terms)
+        self._compiled: dict[bool, _Compiled] = {}
+        self._needs_turkic = any("ı" in t or "I" in t for _, t, _ in self._terms)
+        self._get(False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"terms": self._terms}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["terms"])  # type: ignore[misc]
+
+    def _get(self, turkic: bool) -> _Compiled:
+        key = turkic and self._needs_turkic
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = self._compiled[key] = _Compiled(self._terms, key)
+        return compiled
+
+    def find(
+        self, standard_text: str, turkic: bool = False
+    ) -> list[tuple[int, int, int, tuple[str, ...]]]:
+        """Every occurrence as ``(term_id, start, end, steps)``, offsets into ``standard_text``."""
+        compiled = self._get(turkic)
+        cands = compiled.candidates(standard_text)
+        if not cands:
+            return []
+        text = standard_text
+        ctext = text.translate(compiled.conf_table) if not text.isascii() else text
+        results: set[tuple[int, int, int, tuple[str, ...]]] = set()
+        for idx in sorted(cands):
+            term = compiled.variants[idx]
+            for m in term.pattern.finditer(ctext, overlapped=True):
+                start, end = m.span()
+                if start == end:
+                    continue
+                if term.left_wild:
+                    while start > 0 and is_word_char(text[start - 1]):
+                        start -= 1
+                if term.right_wild:
+                    while end < len(text) and is_word_char(text[end]):
+                        end += 1
+                if term.mode != "substring" and not boundary_ok(
+                    text, start, end, term.first, term.last,
+                    check_left=not term.left_wild, check_right=not term.right_wild,
+                ):  # fmt: skip
+                    continue
+                results.add((term.term_id, start, end, _steps(m, text, ctext, start, end)))
+        return _prune(results)
+
+
+def _steps(m: Any, text: str, ctext: str, start: int, end: int) -> tuple[str, ...]:
+    steps: list[str] = []
+    s, e = m.span()
+    if text[s:e] != ctext[s:e]:
+        steps.append("confusable")
+    if m.captures("leet"):
+        steps.append("leet")
+    if m.captures("sep"):
+        steps.append("separator")
+    if m.captures("rep"):
+        steps.append("repeat")
+    if _mixed_script(text, start, end):
+        steps.append("mixed_script")
+    return tuple(steps)
+
+
+def _prune(
+    results: Iterable[tuple[int, int, int, tuple[str, ...]]],
+) -> list[tuple[int, int, int, tuple[str, ...]]]:
+    """One occurrence per (term, start): the longest, with the fewest steps; sorted."""
+    best: dict[tuple[int, int], tuple[int, int, int, tuple[str, ...]]] = {}
+    for r in results:
+        k = (r[0], r[1])
+        cur = best.get(k)
+        if cur is None or (r[2], -len(r[3])) > (cur[2], -len(cur[3])):
+            best[k] = r
+    # Drop occurrences of a term nested inside a longer occurrence of the same term.
+    out: list[tuple[int, int, int, tuple[str, ...]]] = []
+    for r in sorted(best.values(), key=lambda r: (r[0], r[1], -r[2])):
+        if out and out[-1][0] == r[0] and out[-1][1] <= r[1] and r[2] <= out[-1][2]:
+            continue
+        out.append(r)
+    out.sort(key=lambda r: (r[1], r[2], r[0]))
+    return out
