@@ -16,10 +16,10 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -27,7 +27,8 @@ from . import corpus as corpus_mod
 from .errors import Diagnostic, PolicyError
 
 if TYPE_CHECKING:
-    from .runtime import Ruleset, Verdict
+    from .runtime import Ruleset
+    from .verdict import Verdict
 
 __all__ = ["main"]
 
@@ -86,7 +87,7 @@ def _load(path: str) -> Ruleset:
         _fail_with_policy_error(exc)
 
 
-class _DateTime(click.ParamType):
+class _DateTime(click.ParamType):  # type: ignore[type-arg]
     """ISO 8601 date or datetime; ``Z`` or an offset, none means UTC."""
 
     name = "datetime"
@@ -108,7 +109,10 @@ DATETIME = _DateTime()
 RULESET = click.Path(exists=True, dir_okay=True, file_okay=True, path_type=str)
 
 
-def _format_option(*choices: str) -> Any:
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _format_option(*choices: str) -> Callable[[_F], _F]:
     return click.option(
         "--format", "fmt", type=click.Choice(choices), default="text", show_default=True,
         help="text for people; json for machines" + ("; github for Actions annotations" if "github" in choices else "") + ".",
@@ -656,7 +660,7 @@ def _open_input(path: str) -> IO[str]:
     if path == "-":
         import io
 
-        return io.TextIOWrapper(click.get_binary_stream("stdin"), encoding="utf-8-sig", errors="replace")
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="replace")
     return open(path, encoding="utf-8-sig", errors="replace")
 
 
@@ -809,7 +813,7 @@ def sweep(ruleset: str, input_path: str, output: str | None, workers: int | None
                 raw: IO[bytes] = stack.enter_context(open(output, "ab" if resume else "wb", buffering=0))
                 sink = _Sink(raw, seekable=True)
             else:
-                sink = _Sink(click.get_binary_stream("stdout"), seekable=False)
+                sink = _Sink(sys.stdout.buffer, seekable=False)
             lines = stack.enter_context(_open_input(input_path))
             try:
                 _run_sweep(rs, lines, sink, skip=skip, workers=n_workers, chunk_size=chunk_size,

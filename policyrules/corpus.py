@@ -23,7 +23,8 @@ import attrs
 from .errors import PolicyError
 
 if TYPE_CHECKING:
-    from .runtime import Ruleset, Verdict
+    from .runtime import Ruleset
+    from .verdict import Verdict
 
 __all__ = [
     "METRICS",

@@ -282,13 +282,13 @@ class TestThresholds:
         """Thresholds pass at or above the minimum; unknown targets and undefined figures fail."""
         report = corpus.score_corpus(rs, _records(TEXTS), corpus.LabelMapping(), name="c")
         results = corpus.check_thresholds(report, {
-            "violent_speech": {"precision": 0.5, "recall": 0.9},
+            "violent_speech": {"precision": 0.33, "recall": 0.9},
             "spam_links": {"precision": 1.0},
             "nonexistent": {"f1": 0.1},
         })
         by = {(r.target, r.metric): r for r in results}
-        assert by[("violent_speech", "precision")].passed  # 1 of 2 = 0.5 >= 0.5
-        assert by[("violent_speech", "precision")].value == pytest.approx(0.5)
+        assert by[("violent_speech", "precision")].passed  # 1 of 3 >= 0.33
+        assert by[("violent_speech", "precision")].value == pytest.approx(1 / 3)
         assert not by[("violent_speech", "recall")].passed
         assert by[("spam_links", "precision")].passed and by[("spam_links", "precision")].kind == "rule"
         assert not by[("nonexistent", "f1")].passed
