@@ -119,8 +119,8 @@ def _format_option(*choices: str) -> Callable[[_F], _F]:
     )
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n:,} " + (word if n == 1 else plural or word + "s")
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -229,7 +229,7 @@ def check(rulesets: tuple[str, ...], strict: bool, run_lint: bool, fmt: str) -> 
                 for d in diags:
                     _out(_github_annotation(d))
             if errors == 0 and fmt == "text":
-                _err(f"{path}: ok ({_plural(info['rules'], 'rule')}, {_plural(info['policies'], 'policy').replace('policys', 'policies')}"
+                _err(f"{path}: ok ({_plural(info['rules'], 'rule')}, {_plural(info['policies'], 'policy', 'policies')}"
                      + (f", {_plural(warnings, 'warning')}" if warnings else "") + ")")
     failed = total_errors > 0
     if fmt == "json":
@@ -567,7 +567,7 @@ def test_cmd(ruleset: str, corpora: tuple[str, ...], limit: int | None, junit: s
         n_thr = sum(len(ts) for _, ts in reports)
         _out(f"\nresult: {_status(not failed, color)} ({len(failed_examples)} of {_plural(len(examples), 'example')} failed, "
              f"{len(failed_thresholds)} of {_plural(n_thr, 'threshold')} failed, "
-             f"{_plural(len(reports), 'corpus')} scored, {len(skipped)} skipped"
+             f"{_plural(len(reports), 'corpus', 'corpora')} scored, {len(skipped)} skipped"
              + (f", {_plural(len(problems), 'configuration problem')}" if problems else "") + ")")
     if failed:
         raise click.exceptions.Exit(1)
@@ -882,9 +882,11 @@ def _render_diff_entry(e: corpus_mod.DiffEntry, color: bool) -> list[str]:
     lines = [f"  {ident}: {e.old_action} -> {e.new_action}  "
              f"old [{', '.join(e.old_rules) or '-'}]  new [{', '.join(e.new_rules) or '-'}]"]
     spans: dict[str, list[tuple[int, int]]] = {}
-    for side, rule, text, start, end in e.evidence:
-        lines.append(f"      {side} {rule}: {json.dumps(text, ensure_ascii=False)} @{start}-{end}")
-        spans.setdefault(side, []).append((start, end))
+    for side, rule, field, text, start, end in e.evidence:
+        where = "" if field == "text" else f" in {field}"
+        lines.append(f"      {side} {rule}: {json.dumps(text, ensure_ascii=False)}{where} @{start}-{end}")
+        if field == "text":
+            spans.setdefault(side, []).append((start, end))
     if e.text:
         shown = e.text if len(e.text) <= 300 else e.text[:299] + "…"
         marks = spans.get("new") or spans.get("old") or []

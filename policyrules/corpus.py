@@ -696,7 +696,7 @@ class DiffEntry:
     new_action: str
     old_rules: tuple[str, ...]
     new_rules: tuple[str, ...]
-    evidence: tuple[tuple[str, str, str, int, int], ...]  # (side, rule, text, start, end)
+    evidence: tuple[tuple[str, str, str, str, int, int], ...]  # (side, rule, field, text, start, end)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serializable form."""
@@ -709,8 +709,8 @@ class DiffEntry:
             "old_rules": list(self.old_rules),
             "new_rules": list(self.new_rules),
             "evidence": [
-                {"side": s, "rule": r, "text": t, "start": a, "end": b}
-                for s, r, t, a, b in self.evidence
+                {"side": s, "rule": r, "field": f, "text": t, "start": a, "end": b}
+                for s, r, f, t, a, b in self.evidence
             ],
         }
 
@@ -742,10 +742,10 @@ class DiffReport:
         }
 
 
-def _evidence(side: str, verdict: Verdict, rules: Iterable[str]) -> list[tuple[str, str, str, int, int]]:
+def _evidence(side: str, verdict: Verdict, rules: Iterable[str]) -> list[tuple[str, str, str, str, int, int]]:
     wanted = set(rules)
     return [
-        (side, m.rule, e.text, e.start, e.end)
+        (side, m.rule, e.field, e.text, e.start, e.end)
         for m in verdict.matches if m.rule in wanted
         for e in m.evidence
     ]

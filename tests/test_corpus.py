@@ -354,7 +354,7 @@ rule d { policy: p when: any(["delta"]) }
         assert report.counts == {"newly_matched": 1, "no_longer_matched": 0,
                                  "action_changed": 1, "rules_changed": 1}
         assert [e.id for e in report.newly_matched] == ["r3"]
-        assert report.newly_matched[0].evidence[0][1:3] == ("d", "delta")
+        assert report.newly_matched[0].evidence[0][1:4] == ("d", "text", "delta")
         changed = report.action_changed[0]
         assert (changed.id, changed.old_action, changed.new_action) == ("r1", "label", "remove")
         assert report.rules_changed[0].old_rules == ("b",) and report.rules_changed[0].new_rules == ("c",)
