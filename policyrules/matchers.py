@@ -9,6 +9,7 @@ pass per view. Automata and compiled regexes are rebuilt after unpickling.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,6 +77,10 @@ class ScanResult:
     incomplete: tuple[str, ...] = ()
 
 
+_EMPTY = ScanResult({}, ())
+
+
+@functools.lru_cache(maxsize=64)
 def view_for(key: str) -> nz.View:
     """The normalize.View for a view key."""
     parts = key.split("|")
@@ -236,7 +241,7 @@ class FieldScanner:
             except TimeoutError:
                 incomplete.append(f"pattern {p.source!r} on {label}: regex time budget exceeded")
         if not found and not pattern_hits:
-            return ScanResult({}, tuple(incomplete))
+            return _EMPTY if not incomplete else ScanResult({}, tuple(incomplete))
         return ScanResult(self._map(value, label, turkic, found, pattern_hits), tuple(incomplete))
 
     def _map(self, value: str, label: str, turkic: bool,

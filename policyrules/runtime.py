@@ -97,12 +97,14 @@ def _coerce(post: Any) -> dict[str, Any]:
             text = ""
         if not isinstance(text, str):
             raise PostError(f"post 'text' must be a string, got {type(text).__name__}")
-        d = dict(post)
-        d["text"] = text
-        author = d.get("author")
+        author = post.get("author")
         if author is not None and not isinstance(author, Mapping):
             raise PostError(f"post 'author' must be a mapping, got {type(author).__name__}")
-        if isinstance(author, Mapping) and not isinstance(author, dict):
+        if type(post) is dict and post.get("text") is text and (author is None or type(author) is dict):
+            return post  # never mutated: no copy needed
+        d = dict(post)
+        d["text"] = text
+        if author is not None and not isinstance(author, dict):
             d["author"] = dict(author)
         return d
     raise PostError(f"a post must be a str or a mapping, got {type(post).__name__}")
@@ -110,9 +112,12 @@ def _coerce(post: Any) -> dict[str, Any]:
 
 def _primary_lang(post: dict[str, Any]) -> str | None:
     lang = post.get("lang")
-    if isinstance(lang, str) and lang.strip():
-        return lang.strip().replace("_", "-").split("-", 1)[0].lower()
-    return None
+    if not lang or not isinstance(lang, str):
+        return None
+    if len(lang) == 2:
+        return lang.lower()
+    lang = lang.strip().replace("_", "-").split("-", 1)[0].lower()
+    return lang or None
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -136,7 +141,7 @@ class Ruleset:
     Build one with :func:`policyrules.load` or :func:`policyrules.compile`.
     """
 
-    __slots__ = ("_always", "_plan", "_triggers", "limits", "root")
+    __slots__ = ("_always", "_empty", "_plan", "_rank", "_triggers", "limits", "root")
 
     def __init__(self, plan: Plan, limits: Limits | None = None, root: str | None = None) -> None:
         setattr_ = object.__setattr__
@@ -145,6 +150,12 @@ class Ruleset:
         setattr_(self, "_triggers", plan.triggers)
         setattr_(self, "limits", limits or Limits())
         setattr_(self, "root", root)
+        resolved = plan.resolved
+        setattr_(self, "_rank", {a: i for i, a in enumerate(resolved.actions)})
+        setattr_(self, "_empty", Verdict(
+            action="none", severity=None, matches=(), ruleset=resolved.name,
+            version=resolved.version, digest=resolved.digest,
+        ))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self._plan.resolved, self.limits, self.root))
@@ -213,8 +224,13 @@ class Ruleset:
         Raises:
             PostError: the post is not a str or a mapping with a string ``text``.
         """
-        data = _coerce(post)
+        data = {"text": post} if type(post) is str else _coerce(post)
         ctx, notes, incomplete = self._scan(data)
+        if not ctx.occ and not self._always and not incomplete:
+            if at is None and "created_at" in data:
+                self._time(ctx, at, notes)
+            if not notes:
+                return self._empty  # most posts match nothing: one shared verdict
         return self._verdict(ctx, at, notes, incomplete, force_enforce=False)
 
     def evaluate_many(self, posts: Iterable[Any], at: datetime | None = None) -> Iterator[Verdict]:
@@ -336,7 +352,7 @@ class Ruleset:
     def _build_verdict(self, ctx: _PostContext, matches: list[Match], shadow: list[Match],
                        notes: list[str], incomplete: list[str]) -> Verdict:
         resolved = self._plan.resolved
-        rank = {a: i for i, a in enumerate(resolved.actions)}
+        rank = self._rank
         key = lambda m: (-rank.get(m.action, -1), -_SEVERITY_RANK.get(m.severity, -1), m.rule)  # noqa: E731
         matches.sort(key=key)
         shadow.sort(key=key)
