@@ -864,6 +864,12 @@ class SweepSummary:
         if verdict.get("incomplete"):
             self.incomplete += 1
 
+    def add_quiet(self, action: str) -> None:
+        """Count a verdict with no matches, no notes and nothing incomplete (the fast path)."""
+        self.lines_in += 1
+        self.verdicts += 1
+        self.by_action[action] += 1
+
     def merge(self, other: SweepSummary) -> None:
         """Add another summary's totals (a worker's chunk) to this one."""
         self.lines_in += other.lines_in
@@ -931,22 +937,40 @@ def sweep_chunk(
     out: list[str] = []
     summary = SweepSummary()
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+    loads = json.loads
+    evaluate = ruleset.evaluate
+    quiet: dict[str, str] = {}  # action -> encoded compact verdict with nothing in it
     for line_no, raw in chunk:
-        record = decode_line(line_no, raw)
-        obj: dict[str, Any]
-        if record.data is None:
-            obj = {"line": line_no, "id": None, "error": record.error}
+        try:
+            data = loads(raw)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            record = decode_line(line_no, raw)
+            obj: dict[str, Any] = {"line": line_no, "id": None, "error": record.error}
+            summary.add_record(obj)
+            out.append(dumps(obj))
+            continue
+        ident = data.get("id")
+        try:
+            verdict = evaluate(data, at=at)
+        except PolicyError as exc:
+            obj = {"line": line_no, "id": ident, "error": f"not a valid post: {exc}"}
+        except Exception as exc:  # one post must not kill a sweep; it is reported
+            obj = {"line": line_no, "id": ident,
+                   "error": f"internal error: {type(exc).__name__}: {exc}"}
         else:
-            try:
-                verdict = ruleset.evaluate(record.data, at=at).to_dict()
-            except PolicyError as exc:
-                obj = {"line": line_no, "id": record.id, "error": f"not a valid post: {exc}"}
-            except Exception as exc:  # one post must not kill a sweep; it is reported
-                obj = {"line": line_no, "id": record.id,
-                       "error": f"internal error: {type(exc).__name__}: {exc}"}
-            else:
-                obj = {"line": line_no, "id": record.id,
-                       "verdict": verdict if full else compact_verdict(verdict)}
+            if (not full and not verdict.matches and not verdict.shadow_matches
+                    and not verdict.incomplete and not verdict.notes):
+                # the common case (nothing matched): same bytes, without building dicts
+                encoded = quiet.get(verdict.action)
+                if encoded is None:
+                    encoded = quiet[verdict.action] = dumps(compact_verdict(verdict.to_dict()))
+                summary.add_quiet(verdict.action)
+                out.append(f'{{"line":{line_no},"id":{dumps(ident)},"verdict":{encoded}}}')
+                continue
+            d = verdict.to_dict()
+            obj = {"line": line_no, "id": ident, "verdict": d if full else compact_verdict(d)}
         summary.add_record(obj)
         out.append(dumps(obj))
     out.append("")
