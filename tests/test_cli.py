@@ -364,6 +364,9 @@ class TestSweep:
 
 
 class _DyingVerdict:
+    action = "none"
+    matches = shadow_matches = incomplete = notes = ()
+
     def to_dict(self) -> dict[str, Any]:
         return {"schema_version": 1, "action": "none"}
 
