@@ -376,7 +376,8 @@ def explain(ruleset: str, text: str | None, post_file: str | None, lang: str | N
                    "post": post, "rule": rule, "highlights": marks})
         return
     color = _color_for(sys.stdout)
-    _out(_verdict_headline(verdict, color))
+    if rule is not None:  # the library's explanation of one rule does not restate the verdict
+        _out(_verdict_headline(verdict, color))
     by_field: dict[str, list[tuple[int, int]]] = {}
     for mark in marks:
         by_field.setdefault(mark["field"], []).append((mark["start"], mark["end"]))

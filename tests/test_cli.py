@@ -165,8 +165,8 @@ class TestExplain:
         """The verdict, the highlighted text and the condition tree are printed."""
         result = _run(runner, "explain", ruleset, "well I will kill you now")
         assert result.exit_code == 0, result.stderr
-        assert result.stdout.startswith("verdict: remove (severity high)")
-        assert "text: well I will [[kill you]] now" in result.stdout
+        assert result.stdout.startswith("text: well I will [[kill you]] now\n")
+        assert "verdict: action=remove severity=high" in result.stdout
         assert "vs_threat" in result.stdout
 
     def test_color(self, runner: CliRunner, ruleset: Path) -> None:
@@ -189,7 +189,8 @@ class TestExplain:
         """--rule explains one rule; an unknown name is a usage error with a suggestion."""
         result = _run(runner, "explain", ruleset, "hello", "--rule", "vs_threat")
         assert result.exit_code == 0
-        assert "vs_threat" in result.stdout
+        assert result.stdout.startswith("verdict: none\ntext: hello\n")
+        assert "rule vs_threat" in result.stdout and "spam_links" not in result.stdout
         result = _run(runner, "explain", ruleset, "hello", "--rule", "vs_thret")
         assert result.exit_code == 2
         assert "vs_threat" in result.stderr
