@@ -42,7 +42,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-__all__ = ["MAX_ATOMS", "MIN_ATOM_LEN", "backtracking_risk", "extract_atoms"]
+__all__ = ["MAX_ATOMS", "MIN_ATOM_LEN", "backtracking_risk", "extract_atoms", "literal_chars"]
 
 MAX_ATOMS = 16  # more atoms than this and the gate stops paying for itself
 MIN_ATOM_LEN = 2
@@ -81,6 +81,37 @@ def extract_atoms(
     if atoms is None or not atoms or len(atoms) > MAX_ATOMS:
         return None
     return atoms
+
+
+def literal_chars(pattern: str, flags: str = "") -> frozenset[str] | None:
+    """Every character the pattern names literally (alone or in a class), or None if unparsable."""
+    parsed = _parse(pattern, flags)
+    if parsed is None:
+        return None
+    c, tree = parsed
+    out: set[str] = set()
+    stack: list[Any] = [tree]
+    while stack:
+        node = stack.pop()
+        items = node.data if hasattr(node, "data") else node
+        for op, av in items:
+            if op in (c.LITERAL, c.NOT_LITERAL):
+                out.add(chr(av))
+            elif op is c.IN:
+                out.update(chr(v) for o, v in av if o is c.LITERAL)
+            elif op is c.BRANCH:
+                stack.extend(av[1])
+            elif op is c.SUBPATTERN:
+                stack.append(av[3])
+            elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+                stack.append(av[2])
+            elif op in (c.ASSERT, c.ASSERT_NOT):
+                stack.append(av[1])
+            elif op is c.ATOMIC_GROUP:
+                stack.append(av)
+            elif op is c.GROUPREF_EXISTS:
+                stack.extend(x for x in av[1:] if x is not None)
+    return frozenset(out)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -419,7 +450,7 @@ class _Analyzer:
 # --------------------------------------------------------------------------- backtracking
 
 
-_BIG_REPEAT = 3  # a bounded outer repeat this large still multiplies backtracking
+_BIG_REPEAT = 10  # a bounded outer repeat this large still multiplies backtracking
 _SAMPLE_CHARS = (
     "".join(chr(c) for c in range(32, 127)) + "\n\t\u00a0\u2003éßıİКкдбب٣中文_"
 )
