@@ -495,7 +495,7 @@ class _Resolver:
             term_lists[decl.name] = n.TermItem(decl.name, self.terms_of(decl.name, decl.span), span=decl.span)
         rules = self.rules(policies, patterns)
         if self.out.diagnostics:
-            raise PolicyCompileError(self.out.diagnostics)
+            raise PolicyCompileError(sorted(self.out.diagnostics, key=_position))
         return n.ResolvedRuleset(
             name=self.config.name,
             version=self.config.version,
@@ -517,6 +517,10 @@ class _Resolver:
             h.update(path.encode("utf-8", "surrogatepass") + b"\0")
             h.update(text.encode("utf-8", "surrogatepass") + b"\0")
         return "sha256:" + h.hexdigest()
+
+
+def _position(d: Diagnostic) -> tuple[str, int, int]:
+    return (d.span.path, d.span.line, d.span.column) if d.span else ("", 0, 0)
 
 
 def _quote(s: str) -> str:
