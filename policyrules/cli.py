@@ -429,15 +429,18 @@ def _render_report(report: corpus_mod.CorpusReport, thresholds: Sequence[corpus_
         lines.append(f"  rejected: {err}")
     names = [p.policy for p in report.policies] + [f"{r.rule} ({r.policy})" for r in report.rules]
     width = max([len(n) for n in names] + [10])
-    head = f"  {'':<{width}} {'TP':>6} {'FP':>6} {'FN':>6} {'TN':>7}  {'prec':>6} {'recall':>6} {'F1':>6}"
-    lines.append(head.replace(" " * (width + 2), "  policy" + " " * (width - 6), 1))
+    def head(title: str) -> str:
+        return (f"  {title:<{width}} {'TP':>6} {'FP':>6} {'FN':>6} {'TN':>7}  "
+                f"{'prec':>6} {'recall':>6} {'F1':>6}")
+
+    lines.append(head("policy"))
     for p in report.policies:
         extra = ""
         if p.shadow_only:
             extra = f"   +{p.shadow_only} shadow-only (with shadow: P {_fmt_metric(p.with_shadow.precision).strip()} R {_fmt_metric(p.with_shadow.recall).strip()})"
         lines.append(_confusion_row(p.policy, p.confusion, width, extra))
     if report.rules:
-        lines.append(f"  {'rule':<{width}}")
+        lines.append(head("rule (policy)"))
         for r in report.rules:
             mode = "  [shadow]" if r.mode == "shadow" else ""
             lines.append(_confusion_row(f"{r.rule} ({r.policy})", r.confusion, width, mode))
@@ -798,7 +801,7 @@ def sweep(ruleset: str, input_path: str, output: str | None, workers: int | None
     if resume and not output:
         raise click.UsageError("--resume needs -o OUT.jsonl (the file to continue)")
     rs = _load(ruleset)
-    n_workers = workers or os.cpu_count() or 1
+    n_workers = workers or _cores()
     summary = corpus_mod.SweepSummary()
     skip = 0
     if resume and output and Path(output).is_file():
@@ -866,6 +869,14 @@ def sweep(ruleset: str, input_path: str, output: str | None, workers: int | None
         raise click.exceptions.Exit(130 if problem.startswith("interrupted") else 1)
     if summary.rejected:
         raise click.exceptions.Exit(1)
+
+
+def _cores() -> int:
+    """Cores this process may use (affinity-aware where the OS says)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _isatty(stream: IO[str]) -> bool:
