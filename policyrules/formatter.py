@@ -25,7 +25,7 @@ INDENT = "  "
 WIDTH = 100
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_WORD = re.compile(r"[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*\Z")
+_WORD = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*|\d+)(?:-(?:[A-Za-z_][A-Za-z0-9_]*|\d+))*\Z")
 _RESERVED = frozenset(
     ["policy", "terms", "pattern", "rule", "except", "file", "any", "all", "of", "count",
      "distinct", "near", "before", "has", "in", "not", "and", "or", "true", "false"]

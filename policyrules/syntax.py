@@ -221,7 +221,6 @@ SYNTAX_ERRORS: tuple[SyntaxErrorExample, ...] = (
 # User-facing names of terminals, for "expected one of ..." messages.
 _TERMINAL_NAMES = {
     "NAME": "a name",
-    "WORD": "a word",
     "STRING": "a string",
     "REGEX": "a regex /.../",
     "INT": "a whole number",
@@ -236,7 +235,7 @@ _STATEMENT_KEYWORDS = frozenset({"POLICY", "TERMS", "PATTERN", "RULE"})
 _PROPERTY_KEYWORDS = frozenset(p.upper() for p in (*RULE_PROPERTIES, *POLICY_PROPERTIES))
 # Tokens that start (or close) a statement, property or example: recovery resumes at them.
 _ANCHORS = _STATEMENT_KEYWORDS | _PROPERTY_KEYWORDS | {"MATCH", "NO_MATCH", "RBRACE"}
-_FILLERS = (("NAME", "x"), ("STRING", '""'), ("WORD", "x"), ("INT", "1"), ("REGEX", "/x/"))
+_FILLERS = (("NAME", "x"), ("STRING", '""'), ("INT", "1"), ("REGEX", "/x/"))
 
 _GRAMMAR_LOCK = threading.Lock()
 _PARSER: lark.Lark | None = None
@@ -341,7 +340,9 @@ class _Context:
         self.error_lines: set[int] = set()
         self.comments: list[nodes.Comment] = []
         self.drop_end: int | None = None  # end of the last input skipped by recovery
+        self.skipped = ""  # the text that recovery skipped last
         self.aborted = False
+        self.recovered = False  # on_error ran: the tree (if any) holds repairs
 
     def span(self, start: int, end: int) -> Span:
         """A span from offsets (binary search over line starts; Span.at is O(n))."""
@@ -422,6 +423,19 @@ def _on_number(tok: Token) -> Token:
     return tok
 
 
+class _AlwaysName:
+    """A no-op post-lexer whose only job is to make NAME acceptable in every lexer state.
+
+    Then a keyword is a keyword only when the whole word spells it (lark retypes a NAME
+    that equals a keyword the state accepts), and a misplaced word comes out as one NAME.
+    """
+
+    always_accept = ("NAME",)
+
+    def process(self, stream: Any) -> Any:
+        return stream
+
+
 def _get_parser() -> lark.Lark:
     """The LALR parser, built once per process."""
     global _PARSER
@@ -436,6 +450,7 @@ def _get_parser() -> lark.Lark:
                     lexer="contextual",
                     propagate_positions=True,
                     maybe_placeholders=False,
+                    postlex=_AlwaysName(),
                     lexer_callbacks={
                         "COMMENT": _on_comment,
                         "STRING": _on_string,
@@ -464,13 +479,31 @@ def _describe_token(tok: Token) -> str:
         return "the end of the file"
     text = str(tok)
     short = text if len(text) <= 30 else text[:27] + "..."
-    if tok.type in ("NAME", "WORD"):
+    if tok.type == "NAME":
         return f"name '{short}'"
     if tok.type in ("STRING", "REGEX", "NUMBER", "INT", "DATETIME", "DOTTED"):
         kind = {"STRING": "string", "REGEX": "regex", "NUMBER": "number", "INT": "number",
                 "DATETIME": "date", "DOTTED": "field"}[tok.type]
         return f"{kind} {short}"
     return f"'{short}'"
+
+
+_KEYWORD_TYPES: dict[str, str] = {}
+
+
+def _keyword_token(tok: Token) -> Token:
+    """A NAME that spells a keyword, retyped as that keyword (recovery anchors on them).
+
+    NAME is lexed in every state, so a keyword the state cannot accept arrives as a NAME.
+    """
+    if tok.type != "NAME":
+        return tok
+    if not _KEYWORD_TYPES:
+        for term in _get_parser().terminals:
+            if term.pattern.type == "str" and _IDENT.fullmatch(term.pattern.value):
+                _KEYWORD_TYPES[term.pattern.value] = term.name
+    kind = _KEYWORD_TYPES.get(str(tok))
+    return Token.new_borrow_pos(kind, str(tok), tok) if kind else tok
 
 
 def _state_of(e: UnexpectedInput) -> Any:
@@ -536,14 +569,18 @@ def _classify_token_error(ctx: _Context, e: UnexpectedToken, accepts: set[str]) 
     tok = e.token
     state = _state_of(e)
     index = _example_index()
+    keyword = _keyword_token(tok)
+    closer = next((c for c in _CLOSERS if c in accepts), None)
     entry = index.get((state, tok.type)) or index.get((state, None))
+    if closer is not None and (keyword.type in _STATEMENT_KEYWORDS or tok.type == "$END"):
+        entry = None  # a block left open: say so rather than what the table guesses
     if entry is not None:
         return entry.code, _fill(entry.message, _describe_token(tok),
                                  _previous_word(ctx.source, tok.start_pos or 0))
+    tok = keyword
     text = str(tok)
-    closer = next((c for c in _CLOSERS if c in accepts), None)
     wordlike = tok.type not in _STATEMENT_KEYWORDS and (
-        tok.type in ("NAME", "WORD", "DOTTED") or (tok.type.isalpha() and text.isidentifier()))
+        tok.type in ("NAME", "DOTTED") or (tok.type.isalpha() and text.isidentifier()))
     if wordlike and ("WHEN" in accepts or "TITLE" in accepts):
         kind, known = ("rule", RULE_PROPERTIES) if "WHEN" in accepts else ("policy", POLICY_PROPERTIES)
         guess = difflib.get_close_matches(text, known, n=1, cutoff=0.6)
@@ -612,10 +649,30 @@ def _try_feed(ip: Any, prefix: list[str], tok: Token) -> bool:
         return False
 
 
+def _closers_for(ip: Any, tok: Token) -> list[str]:
+    """The closing brackets that, fed first, let *tok* through (empty: none do)."""
+    closers: list[str] = []
+    trial = ip.copy(deepcopy_values=False)
+    for _ in range(8):
+        choice = trial.accepts()
+        if tok.type in choice:
+            return closers
+        closer = next((c for c in _CLOSERS if c in choice), None)
+        if closer is None:
+            return []
+        closers.append(closer)
+        try:
+            trial.feed_token(Token(closer, ""))
+        except UnexpectedInput:
+            return []
+    return []
+
+
 def _make_recovery(ctx: _Context) -> Callable[[UnexpectedInput], bool]:
     """The ``on_error`` callback: record, then repair (insert/replace) or skip input."""
 
     def recover(e: UnexpectedInput) -> bool:
+        ctx.recovered = True
         if ctx.aborted:
             return False
         ip = getattr(e, "interactive_parser", None)
@@ -625,6 +682,7 @@ def _make_recovery(ctx: _Context) -> Callable[[UnexpectedInput], bool]:
             if not (ctx.drop_end is not None and _only_trivia(ctx.source[ctx.drop_end : pos])):
                 ctx.error(code, message, pos, end if code in ("E003", "E005") else pos + 1)
             ctx.drop_end = end
+            ctx.skipped = ctx.source[pos:end]
             if ip is None:
                 return False
             state = ip.lexer_thread.state
@@ -635,11 +693,16 @@ def _make_recovery(ctx: _Context) -> Callable[[UnexpectedInput], bool]:
             return True
         if not isinstance(e, UnexpectedToken) or ip is None:
             return False
-        tok = e.token
+        tok = _keyword_token(e.token)
         accepts = _accepts(e)
         start = tok.start_pos if tok.type != "$END" else len(ctx.source)
         start = start or 0
+        closers = _closers_for(ip, tok)
         cascade = ctx.drop_end is not None and _only_trivia(ctx.source[ctx.drop_end : start])
+        if cascade and closers and (tok.type in _STATEMENT_KEYWORDS or tok.type == "$END"):
+            # A block left open is a real error unless the skipped input held its closer.
+            chars = {"RPAR": ")", "RSQB": "]", "RBRACE": "}"}
+            cascade = any(chars[c] in ctx.skipped for c in closers)
         if not cascade:
             code, message = _classify_token_error(ctx, e, accepts)
             end = tok.end_pos if tok.type != "$END" and tok.end_pos else start + 1
@@ -656,24 +719,6 @@ def _make_recovery(ctx: _Context) -> Callable[[UnexpectedInput], bool]:
         if tok.type == "EQUAL" and "COLON" in accepts:
             ip.feed_token(Token("COLON", ":"))
             return True
-        closers: list[str] = []
-        trial = ip.copy(deepcopy_values=False)
-        for _ in range(8):
-            choice = trial.accepts()
-            if tok.type in choice:
-                break
-            closer = next((c for c in _CLOSERS if c in choice), None)
-            if closer is None:
-                closers = []
-                break
-            closers.append(closer)
-            try:
-                trial.feed_token(Token(closer, ""))
-            except UnexpectedInput:
-                closers = []
-                break
-        else:
-            closers = []
         if closers:
             for c in closers:
                 ip.feed_token(Token(c, ""))
@@ -706,6 +751,7 @@ def _make_recovery(ctx: _Context) -> Callable[[UnexpectedInput], bool]:
         if eol > pos:
             lexer_state.line_ctr.feed(ctx.source[pos:eol])
         ctx.drop_end = eol
+        ctx.skipped = ctx.source[start:eol]
         choice = ip.accepts()
         if not choice & _ANCHORS:
             for kind, text in _FILLERS:
@@ -755,7 +801,7 @@ class _ToNodes(Transformer_NonRecursive):  # type: ignore[type-arg]
         text = str(tok)
         if text in RESERVED_WORDS:
             self.ctx.error("E007", f"'{text}' is a reserved word and cannot name {what}; "
-                           f"choose another name, e.g. '{text}_list'",
+                           f"choose another name, e.g. 'my_{text}'",
                            tok.start_pos or 0, tok.end_pos)
         return text
 
@@ -877,8 +923,16 @@ class _ToNodes(Transformer_NonRecursive):  # type: ignore[type-arg]
 
     def prop_words(self, meta: Any, children: list[Any]) -> nodes.Property:
         key, *words = children
-        values = tuple(self._string(w) if w.type == "STRING" else str(w) for w in words)
+        values = tuple(self._string(w) if isinstance(w, Token) else w for w in words)
         return nodes.Property(str(key), values, span=self._span(meta))
+
+    def word(self, meta: Any, children: list[Any]) -> str:
+        text = self.ctx.source[meta.start_pos : meta.end_pos]
+        joined = "-".join(str(t) for t in children)
+        if text != joined:
+            self.ctx.error("E040", f"write '{joined}' without spaces or comments inside, or quote it",
+                           meta.start_pos, meta.end_pos)
+        return joined
 
     def prop_active(self, meta: Any, children: list[Any]) -> nodes.Property:
         key, window = children
@@ -1063,7 +1117,7 @@ def parse_source(source: str, path: str = "<string>") -> nodes.Module:
                 ctx.error("E001", "unexpected input; check the statement syntax",
                           getattr(e, "pos_in_stream", 0) or 0)
             _raise(ctx)
-        if ctx.diagnostics:
+        if ctx.recovered:  # the tree holds repairs: only the errors found so far are real
             _raise(ctx)
         try:
             statements = _ToNodes(ctx).transform(tree)
