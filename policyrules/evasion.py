@@ -25,7 +25,15 @@ from typing import Any
 
 import regex
 
-from .normalize import STANDARD, boundary_ok, is_word_char, normalize, normalize_term
+from .normalize import (
+    APOSTROPHES,
+    STANDARD,
+    boundary_ok,
+    is_unspaced,
+    is_word_char,
+    normalize,
+    normalize_term,
+)
 
 __all__ = [
     "CONFUSABLES_VERSION",
@@ -35,7 +43,7 @@ __all__ = [
     "confusable_map",
 ]
 
-#: Leet forms per letter (§5 rule 2, extended with € for e). ``1`` and ``|`` serve both i
+#: Leet forms per letter (§5 rule 2, extended with € for e and v for u, as in "fvck"). ``1`` and ``|`` serve both i
 #: and l; ``|`` is also a separator, and the verifier tries both readings.
 LEET: dict[str, str] = {
     "a": "4@",
@@ -47,6 +55,7 @@ LEET: dict[str, str] = {
     "o": "0",
     "s": "5$",
     "t": "7+",
+    "u": "v",
 }
 
 #: Characters that may stand between two letters of a term (§5 rule 3), 1 to 3 of them.
@@ -103,7 +112,12 @@ def _collapse(s: str) -> str:
     return _COLLAPSE.sub(r"\1", s) if len(s) > 1 else s
 
 
-_WORDCHAR = r"[\p{L}\p{M}\p{Nd}_]"
+# A neighbour that fails the whole-word test: a word character that is neither an
+# apostrophe nor from an unspaced script (see normalize.boundary_ok).
+_WORD_NEIGHBOUR = (
+    r"[[\p{L}\p{M}\p{Nd}_]--[" + regex.escape(APOSTROPHES) + r"\p{scx=Han}\p{scx=Hiragana}"
+    r"\p{scx=Katakana}\p{scx=Thai}\p{scx=Lao}\p{scx=Khmer}\p{scx=Myanmar}]]"
+)
 
 
 class _Term:
@@ -123,14 +137,23 @@ class _Term:
         self.first = skel[0]
         self.last = skel[-1]
         self.key = _collapse("".join(_class_of(c) for c in skel))
-        self.pattern = regex.compile(_elastic(skel), regex.V1)
+        # Whole-word sides as lookarounds, so that the regex backtracks to a shorter
+        # reading ("kill 10" is kill + " 10", not kil + "l 1" + "0"); boundary_ok still
+        # has the last word.
+        body_re = _elastic(skel)
+        if mode != "substring":
+            if not left_wild and not is_unspaced(self.first):
+                body_re = "(?<!" + _WORD_NEIGHBOUR + ")" + body_re
+            if not right_wild and not is_unspaced(self.last):
+                body_re += "(?!" + _WORD_NEIGHBOUR + ")"
+        self.pattern = regex.compile(body_re, regex.V1)
 
 
 def _letter(ch: str) -> str:
     forms = LEET.get(ch)
     if forms:
-        return "(?:" + regex.escape(ch) + "|(?P<leet>[" + regex.escape(forms) + "]))"
-    return regex.escape(ch)
+        return "(?:" + str(regex.escape(ch)) + "|(?P<leet>[" + str(regex.escape(forms)) + "]))"
+    return str(regex.escape(ch))
 
 
 def _elastic(skel: str) -> str:
@@ -310,12 +333,10 @@ def _steps(m: Any, text: str, ctext: str, start: int, end: int) -> tuple[str, ..
     s, e = m.span()
     if text[s:e] != ctext[s:e]:
         steps.append("confusable")
-    if m.captures("leet"):
-        steps.append("leet")
-    if m.captures("sep"):
-        steps.append("separator")
-    if m.captures("rep"):
-        steps.append("repeat")
+    groups = m.re.groupindex
+    for group, step in (("leet", "leet"), ("sep", "separator"), ("rep", "repeat")):
+        if group in groups and m.captures(group):
+            steps.append(step)
     if _mixed_script(text, start, end):
         steps.append("mixed_script")
     return tuple(steps)

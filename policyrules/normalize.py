@@ -10,7 +10,6 @@ against the fast path (falling back to coarser chunks), so the two never disagre
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -112,7 +111,6 @@ _KEEP = frozenset("ñÑ")  # ñ is a letter of its own in Spanish (año is not a
 _IS_LATIN = regex.compile(r"\p{Script=Latin}").match
 _LATIN_MARKS = regex.compile(r"(?<=\p{Script=Latin})\p{M}+")
 _HAS_MARK = regex.compile(r"\p{M}").search
-_WS = re.compile(r"\s{2,}|[^\S ]")
 
 
 def _in(cp: int, ranges: tuple[tuple[int, int], ...]) -> bool:
@@ -282,8 +280,21 @@ def normalize(text: str, view: View, turkic: bool = False) -> str:
         out = _by_words(text, view, turkic)
     # isprintable() is False for every whitespace character but U+0020 (all are Cc or Z*).
     if "  " in out or not out.isprintable():
-        return _WS.sub(" ", out)
+        return _fold_ws(out)
     return out
+
+
+def _fold_ws(text: str) -> str:
+    """Every whitespace run to one space (str.split() is C-fast; it drops the ends)."""
+    parts = text.split()
+    if not parts:
+        return " " if text else ""
+    folded = " ".join(parts)
+    if text[0].isspace():
+        folded = " " + folded
+    if text[-1].isspace():
+        folded += " "
+    return folded
 
 
 # --------------------------------------------------------------------------------------
@@ -458,10 +469,13 @@ def normalize_term(term: str, view: View) -> tuple[str, ...]:
 # Words and boundaries (§3, §4 word distance)
 
 
-_UNSPACED_RE = regex.compile(
+# Script_Extensions, so that ー and 々 count; apostrophes are excluded (U+02BC has Thai in
+# its Script_Extensions).
+_UNSPACED_SET = (
     r"[\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Thai}\p{scx=Lao}"
-    r"\p{scx=Khmer}\p{scx=Myanmar}]"
+    r"\p{scx=Khmer}\p{scx=Myanmar}]--[" + regex.escape(APOSTROPHES) + "]"
 )
+_UNSPACED_RE = regex.compile(r"(?V1)[" + _UNSPACED_SET + "]")
 _NOT_WORD = frozenset(APOSTROPHES)
 
 
@@ -513,10 +527,9 @@ def boundary_ok(
     return True
 
 
-_UNSPACED_SET = _UNSPACED_RE.pattern[1:-1]
 _WORDS = regex.compile(
     r"(?V1)[[\p{L}\p{Nd}_]&&[" + _UNSPACED_SET + r"]]\p{M}*"
-    r"|[[\p{L}\p{M}\p{Nd}_]--[" + _UNSPACED_SET + "]--[" + regex.escape(APOSTROPHES) + "]]+"
+    r"|[[\p{L}\p{M}\p{Nd}_]--[[" + _UNSPACED_SET + "]" + regex.escape(APOSTROPHES) + "]]+"
 )
 
 
