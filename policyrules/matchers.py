@@ -10,6 +10,7 @@ pass per view. Automata and compiled regexes are rebuilt after unpickling.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ import attrs
 import regex
 
 from . import normalize as nz
+from .evasion import AggressiveMatcher
 
 __all__ = ["FieldScanner", "Occurrence", "PatternSpec", "ScanResult", "TermSpec", "view_for"]
 
@@ -75,6 +77,7 @@ class ScanResult:
 
     by_item: dict[int, list[Occurrence]]
     incomplete: tuple[str, ...] = ()
+    timed_out: tuple[int, ...] = ()  # item ids of patterns that ran out of their time budget
 
 
 _EMPTY = ScanResult({}, ())
@@ -171,13 +174,18 @@ class FieldScanner:
         self.automata = [
             (key, _ViewAutomaton(view_for(key), entries)) for key, entries in sorted(grouped.items())
         ]
-        self.aggressive = nz.AggressiveMatcher(aggressive) if aggressive else None
+        self.aggressive = AggressiveMatcher(aggressive) if aggressive else None
         self.compiled = {p.id: regex.compile(p.source, p.flags) for p in self.patterns}
         self.pattern_by_id = {p.id: p for p in self.patterns}
 
     # ------------------------------------------------------------------ scanning
-    def scan(self, value: str, label: str, turkic: bool) -> ScanResult:
-        """Every occurrence in *value* (one field value), spans into *value*."""
+    def scan(self, value: str, label: str, turkic: bool, deadline: float | None = None) -> ScanResult:
+        """Every occurrence in *value* (one field value), spans into *value*.
+
+        *deadline* (a ``time.monotonic()`` value) caps the regex time left for the whole
+        post: a pattern gets ``min(pattern_timeout, deadline - now)``, and one that would
+        start after the deadline is reported as timed out without running.
+        """
         found: list[tuple[int, int, int, str, tuple[str, ...]]] = []  # (term_id, ns, ne, viewkey, steps)
         gates: set[int] = set()
         texts: dict[str, str] = {}
@@ -225,6 +233,7 @@ class FieldScanner:
                 found.append((tid, s, e, STANDARD_KEY, steps))
         pattern_hits: list[tuple[PatternSpec, int, int, str]] = []
         incomplete: list[str] = []
+        timed_out: list[int] = []
         run = self.always if not gates else self.always + [self.pattern_by_id[p] for p in sorted(gates)]
         for p in run:
             vkey = {"light": "light", "folded": STANDARD_KEY, "raw": "raw"}[p.text]
@@ -234,15 +243,22 @@ class FieldScanner:
                 text = texts.get(vkey)
                 if text is None:
                     text = texts[vkey] = nz.normalize(value, view_for(vkey), turkic)
+            timeout = self.pattern_timeout
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                timeout = left if timeout is None else min(timeout, left)
             try:
-                for m in self.compiled[p.id].finditer(text, timeout=self.pattern_timeout):
+                if timeout is not None and timeout <= 0:
+                    raise TimeoutError
+                for m in self.compiled[p.id].finditer(text, timeout=timeout):
                     if m.end() > m.start():
                         pattern_hits.append((p, m.start(), m.end(), vkey))
             except TimeoutError:
                 incomplete.append(f"pattern {p.source!r} on {label}: regex time budget exceeded")
+                timed_out.append(p.item)
         if not found and not pattern_hits:
-            return _EMPTY if not incomplete else ScanResult({}, tuple(incomplete))
-        return ScanResult(self._map(value, label, turkic, found, pattern_hits), tuple(incomplete))
+            return _EMPTY if not incomplete else ScanResult({}, tuple(incomplete), tuple(timed_out))
+        return ScanResult(self._map(value, label, turkic, found, pattern_hits), tuple(incomplete), tuple(timed_out))
 
     def _map(self, value: str, label: str, turkic: bool,
              found: list[tuple[int, int, int, str, tuple[str, ...]]],
