@@ -544,7 +544,7 @@ class _Linter:
                         primary = _primary(lang)
                         covered.add(primary)
                         if primary not in langs:
-                            self.warn("W109", f"example in '{lang}' is outside rule '{decl.name}''s "
+                            self.warn("W109", f"rule '{decl.name}': example in '{lang}' is outside its "
                                       f"lang scope ({', '.join(langs)}); it can never match",
                                       ex.span or props["examples"].span, decl)
                     else:
@@ -557,7 +557,7 @@ class _Linter:
             if "active" in props and isinstance(props["active"].value, n.ActiveWindow):
                 window = props["active"].value
                 if window.end is not None and window.end <= self.now:
-                    self.warn("W110", f"rule '{decl.name}''s active window ended at "
+                    self.warn("W110", f"rule '{decl.name}': its active window ended at "
                               f"{window.end.strftime('%Y-%m-%dT%H:%MZ')}; it never fires any more",
                               props["active"].span, decl)
 
