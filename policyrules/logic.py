@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import operator
+import reprlib
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -324,6 +325,21 @@ def field_value(post: dict[str, Any], key: tuple[str, ...]) -> Any:
     return cur
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 4
+_REPR.maxstring = _REPR.maxother = 120
+
+
+def _show(value: Any) -> str:
+    """A bounded repr of a post value for explanations: deep, cyclic or huge values stay short."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 4000:
+        return f"<int of about {int(value.bit_length() * 0.30103)} digits>"
+    try:
+        return _REPR.repr(value)
+    except Exception:  # a value whose own __repr__ fails
+        return f"<{type(value).__name__}>"
+
+
 def _as_datetime(v: Any) -> datetime | None:
     if isinstance(v, datetime):
         return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
@@ -378,7 +394,7 @@ class FieldCmpOp(Op):
 
     def explain(self, ctx: Context) -> ExplainNode:
         actual = field_value(ctx.post, self.key)
-        shown = "missing" if actual is _MISSING else repr(actual)
+        shown = "missing" if actual is _MISSING else _show(actual)
         return ExplainNode(describe(self.node), self.value(ctx), (), f"{self.node.field.dotted} = {shown}")
 
 
