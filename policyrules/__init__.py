@@ -98,7 +98,8 @@ def _build(sources: object, limits: Limits | None) -> Ruleset:
     from .syntax import parse_source
 
     assert isinstance(sources, LoadedSources)
-    limits = limits or Limits()
+    if limits is None:
+        limits = _config_limits(sources)
     modules = []
     syntax_errors: list[Diagnostic] = []
     try:
@@ -117,3 +118,22 @@ def _build(sources: object, limits: Limits | None) -> Ruleset:
             "levels deep); flatten it with named lists, helper rules and any()/all()"
         ) from None
     return Ruleset(plan, limits, sources.root)
+
+
+def _config_limits(sources: object) -> Limits:
+    """The ``[limits]`` table of ``ruleset.toml`` as :class:`Limits` (defaults when absent)."""
+    from .errors import Diagnostic, Span
+    from .loader import LoadedSources
+
+    assert isinstance(sources, LoadedSources)
+    table = sources.config.raw.get("limits")
+    if table is None:
+        return Limits()
+    try:
+        return Limits.from_mapping(table)
+    except ValueError as exc:
+        path = sources.config.path or "ruleset.toml"
+        span = Span(path, 0, 0, 1, 1, 1, 1)
+        raise PolicyCompileError(
+            [Diagnostic("error", "E107", f"ruleset.toml [limits]: {exc}", span)]
+        ) from None

@@ -21,7 +21,7 @@ import regex
 from . import normalize as nz
 from .evasion import AggressiveMatcher
 
-__all__ = ["FieldScanner", "Occurrence", "PatternSpec", "ScanResult", "TermSpec", "view_for"]
+__all__ = ["FieldScanner", "Occurrence", "PatternSpec", "RegexBudget", "ScanResult", "TermSpec", "view_for"]
 
 
 @attrs.frozen
@@ -81,6 +81,19 @@ class ScanResult:
 
 
 _EMPTY = ScanResult({}, ())
+
+
+class RegexBudget:
+    """CPU seconds of regex time left for one post, shared by the scans of all its fields.
+
+    The ``regex`` module's own ``timeout`` counts process CPU time; this budget counts the
+    evaluating thread's CPU time, so other threads never use it up.
+    """
+
+    __slots__ = ("left",)
+
+    def __init__(self, seconds: float) -> None:
+        self.left = seconds
 
 
 @functools.lru_cache(maxsize=64)
@@ -179,12 +192,12 @@ class FieldScanner:
         self.pattern_by_id = {p.id: p for p in self.patterns}
 
     # ------------------------------------------------------------------ scanning
-    def scan(self, value: str, label: str, turkic: bool, deadline: float | None = None) -> ScanResult:
+    def scan(self, value: str, label: str, turkic: bool, budget: RegexBudget | None = None) -> ScanResult:
         """Every occurrence in *value* (one field value), spans into *value*.
 
-        *deadline* (a ``time.monotonic()`` value) caps the regex time left for the whole
-        post: a pattern gets ``min(pattern_timeout, deadline - now)``, and one that would
-        start after the deadline is reported as timed out without running.
+        *budget* is the regex time left for the whole post: a pattern runs for at most
+        ``min(pattern_timeout, budget.left)`` and one that would start with nothing left
+        is reported as timed out without running.
         """
         found: list[tuple[int, int, int, str, tuple[str, ...]]] = []  # (term_id, ns, ne, viewkey, steps)
         gates: set[int] = set()
@@ -244,9 +257,9 @@ class FieldScanner:
                 if text is None:
                     text = texts[vkey] = nz.normalize(value, view_for(vkey), turkic)
             timeout = self.pattern_timeout
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                timeout = left if timeout is None else min(timeout, left)
+            if budget is not None:
+                timeout = budget.left if timeout is None else min(timeout, budget.left)
+            started = time.thread_time() if budget is not None else 0.0
             try:
                 if timeout is not None and timeout <= 0:
                     raise TimeoutError
@@ -256,6 +269,9 @@ class FieldScanner:
             except TimeoutError:
                 incomplete.append(f"pattern {p.source!r} on {label}: regex time budget exceeded")
                 timed_out.append(p.item)
+            finally:
+                if budget is not None:
+                    budget.left -= time.thread_time() - started
         if not found and not pattern_hits:
             return _EMPTY if not incomplete else ScanResult({}, tuple(incomplete), tuple(timed_out))
         return ScanResult(self._map(value, label, turkic, found, pattern_hits), tuple(incomplete), tuple(timed_out))

@@ -9,6 +9,7 @@ are computed only for rules that matched, or on request.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
@@ -19,8 +20,8 @@ import attrs
 from . import normalize as nz
 from .compiler import Plan, RuleProgram
 from .errors import PolicyError, PostError
-from .logic import _MISSING, field_value
-from .matchers import Occurrence
+from .logic import _MISSING, NotOp, Op, OrOp, RuleRefOp, field_value
+from .matchers import Occurrence, RegexBudget
 from .verdict import Evidence, ExplainNode, Match, Verdict, render_explain
 
 __all__ = ["Limits", "Ruleset"]
@@ -28,23 +29,69 @@ __all__ = ["Limits", "Ruleset"]
 _SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 
+REGEX_FAILURE = ("open", "closed")
+
+
 @attrs.frozen
 class Limits:
-    """Input limits; beyond them evaluation is cut short and the verdict says what was cut."""
+    """Input limits; beyond them evaluation is cut short and the verdict says what was cut.
 
-    max_text_chars: int = 100_000
-    max_list_items: int = 1_000
-    max_fields: int = 1_000
-    max_depth: int = 32
-    max_evidence: int = 1_000
-    regex_timeout: float | None = 0.05  # seconds per pattern per field value
+    Set them in code (``policyrules.load(path, limits=Limits(...))``, which replaces the
+    ruleset's own) or in the ``[limits]`` table of ``ruleset.toml`` (see docs/security.md).
+    """
+
+    max_text_chars: int = 100_000  # per text value (text, bio, each list element)
+    max_list_items: int = 1_000  # elements scanned per list field
+    max_fields: int = 1_000  # keys read per mapping (the post, its author)
+    max_depth: int = 32  # levels shown when a nested field value is explained
+    max_evidence: int = 1_000  # evidence items per match
+    regex_timeout: float | None = 0.05  # CPU seconds per pattern per field value
+    regex_post_budget: float | None = 0.25  # CPU seconds of regex time per post, all patterns
     regex_failure: str = "open"  # open: an undecided rule does not match; closed: it matches
+
+    def __attrs_post_init__(self) -> None:
+        problems = _limit_problems(attrs.asdict(self))
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, Any]) -> Limits:
+        """Limits from a ``[limits]`` table; unknown keys and bad values raise ValueError."""
+        if not isinstance(table, Mapping):
+            raise ValueError("[limits] must be a table")
+        known = [f.name for f in attrs.fields(cls)]
+        problems = []
+        for key in table:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                problems.append(f"unknown limit '{key}'{hint} (known: {', '.join(known)})")
+        values = {k: v for k, v in table.items() if k in known}
+        problems.extend(_limit_problems(values))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return cls(**values)
+
+
+def _limit_problems(values: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for key, v in values.items():
+        if key in ("regex_timeout", "regex_post_budget"):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 3600):
+                problems.append(f"{key} must be a number of seconds > 0, got {v!r}")
+        elif key == "regex_failure":
+            if v not in REGEX_FAILURE:
+                problems.append(f"regex_failure must be \"open\" or \"closed\", got {v!r}")
+        elif isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            problems.append(f"{key} must be a whole number >= 1, got {v!r}")
+    return problems
 
 
 class _PostContext:
     """Per-post state the operators read; never shared between calls."""
 
-    __slots__ = ("_rule_ev", "_rule_val", "_words", "occ", "plan", "post", "primary", "ruleset", "when_at", "values")
+    __slots__ = ("_rule_ev", "_rule_val", "_words", "occ", "plan", "post", "primary", "ruleset", "timed_out",
+                 "values", "when_at")
 
     def __init__(self, ruleset: Ruleset, post: dict[str, Any], primary: str | None) -> None:
         self.ruleset = ruleset
@@ -57,6 +104,7 @@ class _PostContext:
         self._rule_ev: dict[int, list[Occurrence]] = {}
         self._words: dict[str, list[tuple[int, int]]] = {}
         self.when_at: datetime | None = None
+        self.timed_out: set[tuple[str, int]] = set()  # (scope, pattern item) out of time budget
 
     def rule_holds(self, index: int) -> bool:
         v = self._rule_val.get(index)
@@ -141,7 +189,8 @@ class Ruleset:
     Build one with :func:`policyrules.load` or :func:`policyrules.compile`.
     """
 
-    __slots__ = ("_always", "_empty", "_plan", "_rank", "_triggers", "limits", "root")
+    __slots__ = ("_always", "_empty", "_pattern_readers", "_pattern_reads", "_plan", "_rank", "_triggers",
+                 "limits", "root")
 
     def __init__(self, plan: Plan, limits: Limits | None = None, root: str | None = None) -> None:
         setattr_ = object.__setattr__
@@ -156,6 +205,9 @@ class Ruleset:
             action="none", severity=None, matches=(), ruleset=resolved.name,
             version=resolved.version, digest=resolved.digest,
         ))
+        reads, readers = _pattern_index(plan)
+        setattr_(self, "_pattern_reads", reads)
+        setattr_(self, "_pattern_readers", readers)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self._plan.resolved, self.limits, self.root))
@@ -224,14 +276,19 @@ class Ruleset:
         Raises:
             PostError: the post is not a str or a mapping with a string ``text``.
         """
-        data = {"text": post} if type(post) is str else _coerce(post)
-        ctx, notes, incomplete = self._scan(data)
-        if not ctx.occ and not self._always and not incomplete:
-            if at is None and "created_at" in data:
-                self._time(ctx, at, notes)
-            if not notes:
-                return self._empty  # most posts match nothing: one shared verdict
-        return self._verdict(ctx, at, notes, incomplete, force_enforce=False)
+        try:
+            data = {"text": post} if type(post) is str else _coerce(post)
+            ctx, notes, incomplete = self._scan(data)
+            if not ctx.occ and not self._always and not incomplete:
+                if at is None and "created_at" in data:
+                    self._time(ctx, at, notes)
+                if not notes:
+                    return self._empty  # most posts match nothing: one shared verdict
+            return self._verdict(ctx, at, notes, incomplete, force_enforce=False)
+        except PolicyError:
+            raise
+        except Exception as exc:  # a hostile post object (custom Mapping/str/int) raised
+            raise _post_failure(exc) from exc
 
     def evaluate_many(self, posts: Iterable[Any], at: datetime | None = None) -> Iterator[Verdict]:
         """Evaluate posts in order, one verdict per post (lazy; a bad post raises PostError)."""
@@ -239,13 +296,20 @@ class Ruleset:
             yield self.evaluate(post, at=at)
 
     def _scan(self, data: dict[str, Any]) -> tuple[_PostContext, list[str], list[str]]:
-        primary = _primary_lang(data)
-        ctx = _PostContext(self, data, primary)
-        turkic = primary in ("tr", "az")
         limits = self.limits
         notes: list[str] = []
         incomplete: list[str] = []
+        if len(data) > limits.max_fields:
+            data = _cut_fields(data, limits.max_fields, "post", incomplete)
+        author = data.get("author")
+        if type(author) is dict and len(author) > limits.max_fields:
+            data = {**data, "author": _cut_fields(author, limits.max_fields, "author", incomplete)}
+        primary = _primary_lang(data)
+        ctx = _PostContext(self, data, primary)
+        turkic = primary in ("tr", "az")
         occ = ctx.occ
+        seconds = limits.regex_post_budget
+        budget = RegexBudget(seconds) if seconds is not None and self._pattern_readers else None
         for scope, key, scanner in self._plan.scanners:
             value = data["text"] if scope == "text" else field_value(data, key)
             if value is _MISSING or value is None:
@@ -266,9 +330,10 @@ class Ruleset:
                     )
                     text = text[: limits.max_text_chars]
                 ctx.values[label] = text
-                result = scanner.scan(text, label, turkic)
+                result = scanner.scan(text, label, turkic, budget)
                 if result.incomplete:
                     incomplete.extend(result.incomplete)
+                    ctx.timed_out.update((scope, item) for item in result.timed_out)
                 for item, found in result.by_item.items():
                     k = (scope, item)
                     if k in occ:
@@ -332,15 +397,37 @@ class Ruleset:
             candidates = sorted(triggered)
         else:
             candidates = self._always
+        undecided: set[int] = set()
+        if ctx.timed_out:
+            for key in ctx.timed_out:
+                undecided.update(self._pattern_readers.get(key, ()))
+            if only is not None:
+                undecided &= {only}
+            candidates = sorted({*candidates, *undecided})
         self._time(ctx, at, notes)
         matches: list[Match] = []
         shadow: list[Match] = []
+        closed = self.limits.regex_failure == "closed"
         for index in candidates:
             prog = programs[index]
             rule = prog.rule
             if rule.action == "none" and only is None:
                 continue
-            if not ctx.rule_holds(index):
+            if index in undecided:
+                if not self._in_scope(prog, ctx):
+                    continue  # out of scope: decided whatever the patterns say
+                names = ", ".join(sorted(
+                    plan.item_names[item] for key in self._pattern_reads[index] & ctx.timed_out
+                    for item in (key[1],)
+                ))
+                incomplete.append(
+                    f"rule {rule.name}: could not be decided (pattern {names} ran out of the regex "
+                    f"time budget); treated as {'matched' if closed else 'not matched'} "
+                    f"(regex_failure = {self.limits.regex_failure})"
+                )
+                if not closed:
+                    continue
+            elif not ctx.rule_holds(index):
                 continue
             match = self._match(prog, ctx)
             if rule.mode == "shadow" and not force_enforce:
@@ -401,28 +488,43 @@ class Ruleset:
     # ------------------------------------------------------------------ explanations
     def explain(self, post: Any, rule: str | None = None, at: datetime | None = None) -> str:
         """Why each rule (or the named *rule*) did or did not match *post*, as a tree."""
-        data = _coerce(post)
-        ctx, notes, incomplete = self._scan(data)
-        self._time(ctx, at, notes)
-        if rule is not None:
-            prog = self._program(rule)
-            return render_explain(self._explain_program(prog, ctx))
-        verdict = self._verdict(ctx, at, notes, incomplete, force_enforce=False)
-        return verdict.explain()
+        try:
+            data = _coerce(post)
+            ctx, notes, incomplete = self._scan(data)
+            self._time(ctx, at, notes)
+            if rule is not None:
+                prog = self._program(rule)
+                return render_explain(self._explain_program(prog, ctx))
+            verdict = self._verdict(ctx, at, notes, incomplete, force_enforce=False)
+            return verdict.explain()
+        except PolicyError:
+            raise
+        except Exception as exc:
+            raise _post_failure(exc) from exc
 
     def explain_tree(self, post: Any, rule: str, at: datetime | None = None) -> ExplainNode:
         """The explanation of one rule as a tree of :class:`ExplainNode`."""
-        data = _coerce(post)
-        ctx, notes, _ = self._scan(data)
-        self._time(ctx, at, notes)
-        return self._explain_program(self._program(rule), ctx)
+        try:
+            data = _coerce(post)
+            ctx, notes, _ = self._scan(data)
+            self._time(ctx, at, notes)
+            return self._explain_program(self._program(rule), ctx)
+        except PolicyError:
+            raise
+        except Exception as exc:
+            raise _post_failure(exc) from exc
 
     def evaluate_rule(self, post: Any, rule: str, at: datetime | None = None, *, enforce: bool = True) -> Verdict:
         """Evaluate a single rule as if enforced (used to run a rule's examples)."""
-        data = _coerce(post)
-        ctx, notes, incomplete = self._scan(data)
-        prog = self._program(rule)
-        return self._verdict(ctx, at, notes, incomplete, force_enforce=enforce, only=prog.index)
+        try:
+            data = _coerce(post)
+            ctx, notes, incomplete = self._scan(data)
+            prog = self._program(rule)
+            return self._verdict(ctx, at, notes, incomplete, force_enforce=enforce, only=prog.index)
+        except PolicyError:
+            raise
+        except Exception as exc:
+            raise _post_failure(exc) from exc
 
     def _program(self, name: str) -> RuleProgram:
         for prog in self._plan.programs:
@@ -505,6 +607,63 @@ def _render_reason(rule: Any, evidence: tuple[Evidence, ...]) -> str | None:
         return str(template.format(evidence=", ".join(quoted), terms=", ".join(terms), rule=rule.name, policy=rule.policy))
     except (KeyError, ValueError, IndexError):
         return str(template)
+
+
+def _cut_fields(mapping: dict[str, Any], keep: int, what: str, incomplete: list[str]) -> dict[str, Any]:
+    """The first *keep* keys of *mapping* (``text`` always kept), noting what was cut."""
+    incomplete.append(f"{what}: only the first {keep} of {len(mapping)} fields were read (max_fields)")
+    out: dict[str, Any] = {}
+    for k, v in mapping.items():
+        if len(out) >= keep:
+            break
+        out[k] = v
+    if "text" in mapping:
+        out["text"] = mapping["text"]
+    return out
+
+
+def _post_failure(exc: BaseException) -> PostError:
+    """A PostError for an exception raised while reading a post's own objects."""
+    try:
+        detail = f"{type(exc).__name__}: {exc}"
+    except Exception:
+        detail = type(exc).__name__
+    return PostError(f"the post could not be evaluated ({detail[:200]}); "
+                     "give plain str/int/float/bool/list/dict values")
+
+
+def _pattern_index(plan: Plan) -> tuple[dict[int, frozenset[tuple[str, int]]], dict[tuple[str, int], tuple[int, ...]]]:
+    """Which (scope, pattern item) pairs each rule reads (through rule() too), and the inverse.
+
+    A pattern that runs out of its time budget leaves exactly these rules undecided.
+    """
+    patterns = plan.pattern_sources
+    if not patterns:
+        return {}, {}
+    reads: dict[int, frozenset[tuple[str, int]]] = {}
+    readers: dict[tuple[str, int], list[int]] = {}
+    for prog in plan.programs:
+        found: set[tuple[str, int]] = set()
+        seen_rules = {prog.index}
+        stack: list[Op] = [op for op in (prog.when, prog.unless) if op is not None]
+        while stack:
+            op = stack.pop()
+            if isinstance(op, RuleRefOp):
+                if op.index not in seen_rules:
+                    seen_rules.add(op.index)
+                    target = plan.programs[op.index]
+                    stack.extend(o for o in (target.when, target.unless) if o is not None)
+            elif isinstance(op, OrOp):  # and AndOp
+                stack.extend(op.children)
+            elif isinstance(op, NotOp):
+                stack.append(op.child)
+            else:
+                found.update(key for key in op.items() if key[1] in patterns)
+        if found:
+            reads[prog.index] = frozenset(found)
+            for key in found:
+                readers.setdefault(key, []).append(prog.index)
+    return reads, {k: tuple(v) for k, v in readers.items()}
 
 
 def _rebuild(resolved: Any, limits: Limits, root: str | None) -> Ruleset:
