@@ -42,6 +42,7 @@ RULE_PROPS = (
 )
 REASON_FIELDS = ("evidence", "terms", "rule", "policy")
 REGEX_FLAGS = "ismx"
+MAX_CONDITION_DEPTH = 200  # levels of and/or/not/has, counted through rule() references
 
 
 class _Collector:
@@ -459,31 +460,78 @@ class _Resolver:
                 )
 
     def _order(self, rules: list[n.ResolvedRule]) -> list[n.ResolvedRule]:
+        """Referenced rules first; cycles and over-deep rule() chains are errors.
+
+        Iterative, so a chain of thousands of rule() references is reported, not a
+        RecursionError.
+        """
         by_name = {r.name: r for r in rules}
         ordered: list[n.ResolvedRule] = []
         state: dict[str, int] = {}
 
-        def visit(rule: n.ResolvedRule, path: list[str]) -> None:
-            # iterative-safe depth: rule() chains are short; a cycle is reported once
-            st = state.get(rule.name)
-            if st == 2:
-                return
-            if st == 1:
-                cycle = " -> ".join([*path[path.index(rule.name):], rule.name])
-                self.out.error("E250", f"rule() references form a cycle: {cycle}", rule.span)
-                return
-            state[rule.name] = 1
-            refs = rule_refs(rule.when) + (rule_refs(rule.unless) if rule.unless is not None else [])
-            for ref in refs:
-                target = by_name.get(ref.name)
-                if target is not None:
-                    visit(target, [*path, rule.name])
-            state[rule.name] = 2
-            ordered.append(rule)
+        def refs(rule: n.ResolvedRule) -> list[n.RuleRef]:
+            return rule_refs(rule.when) + (rule_refs(rule.unless) if rule.unless is not None else [])
 
-        for r in rules:
-            visit(r, [])
+        for root in rules:
+            if state.get(root.name):
+                continue
+            state[root.name] = 1
+            path = [root.name]
+            stack = [(root, iter(refs(root)))]
+            while stack:
+                rule, pending = stack[-1]
+                for ref in pending:
+                    target = by_name.get(ref.name)
+                    if target is None:
+                        continue
+                    st = state.get(target.name)
+                    if st == 2:
+                        continue
+                    if st == 1:
+                        cycle = " -> ".join([*path[path.index(target.name):], target.name])
+                        self.out.error("E250", f"rule() references form a cycle: {cycle}", target.span)
+                        continue
+                    state[target.name] = 1
+                    path.append(target.name)
+                    stack.append((target, iter(refs(target))))
+                    break
+                else:
+                    stack.pop()
+                    path.pop()
+                    state[rule.name] = 2
+                    ordered.append(rule)
+        self._check_depth(ordered)
         return ordered
+
+    def _check_depth(self, ordered: list[n.ResolvedRule]) -> None:
+        """Reject conditions nested deeper than MAX_CONDITION_DEPTH, counted through rule().
+
+        Evaluation and explanations recurse once per level; beyond this a post would hit
+        Python's recursion limit at evaluation time instead of failing here.
+        """
+        depth: dict[str, int] = {}
+        for rule in ordered:
+            deepest = 0
+            stack: list[tuple[Any, int]] = [(c, 1) for c in (rule.when, rule.unless) if c is not None]
+            while stack:
+                node, level = stack.pop()
+                if isinstance(node, (n.Or, n.And)):
+                    stack.extend((o, level + 1) for o in node.operands)
+                elif isinstance(node, n.Not):
+                    stack.append((node.operand, level + 1))
+                elif isinstance(node, n.FieldHas):
+                    stack.append((node.condition, level + 1))
+                elif isinstance(node, n.RuleRef):
+                    level += depth.get(node.name, 0)
+                deepest = max(deepest, level)
+            depth[rule.name] = deepest
+            if deepest > MAX_CONDITION_DEPTH:
+                self.out.error(
+                    "E251", f"rule '{rule.name}' nests conditions {deepest} levels deep, counting the "
+                    f"rules it references through rule() (at most {MAX_CONDITION_DEPTH}); "
+                    "use fewer levels of helper rules or flatten with any()/all()", rule.span,
+                )
+                depth[rule.name] = 0  # report each over-deep chain once
 
     # ------------------------------------------------------------------ all
     def run(self) -> n.ResolvedRuleset:
