@@ -6,6 +6,14 @@ Errors are collected, not raised one by one: ``on_error`` recovery repairs or sk
 offending input so one run reports every syntax error of a file (at most one per line),
 each with a friendly message picked from :data:`SYNTAX_ERRORS`. No lark type or exception
 ever leaves this module.
+
+Choices where language.md is silent: strings cannot span lines (write ``\n``); a keyword
+is a keyword only as a whole word, and property names only where a property may start, so
+``terms severity = ...`` and ``when: severity`` work; lists and item lists allow a trailing
+comma; ``examples`` may be written ``examples {`` or ``examples: {``; in example mappings
+commas are optional and a bare identifier is a string; a date or datetime without an offset
+is UTC; ``active:`` may leave one side open (``.. END`` or ``START ..``); ``(a or b) or c``
+is flattened like ``a or b or c``.
 """
 
 from __future__ import annotations
@@ -450,6 +458,7 @@ def _get_parser() -> lark.Lark:
                     lexer="contextual",
                     propagate_positions=True,
                     maybe_placeholders=False,
+                    cache=True,
                     postlex=_AlwaysName(),
                     lexer_callbacks={
                         "COMMENT": _on_comment,
