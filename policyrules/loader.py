@@ -90,6 +90,8 @@ def load_sources(path: str | os.PathLike[str]) -> LoadedSources:
         raise PolicyCompileError(
             [Diagnostic("error", "E102", f"ruleset not found: {p} (give a directory or a .policy file)", None)]
         )
+    if p.is_dir():
+        _confine(root, [*policy_paths, root / "ruleset.toml"])
     files = tuple(SourceFile(q.as_posix(), _read_text(q)) for q in policy_paths)
     config = _read_config(root / "ruleset.toml") if p.is_dir() else RulesetConfig(name=p.stem)
     if p.is_dir() and config.name == "ruleset":
@@ -97,9 +99,37 @@ def load_sources(path: str | os.PathLike[str]) -> LoadedSources:
     return LoadedSources(str(root.resolve()), files, config)
 
 
+def _read_capped(path: Path) -> bytes:
+    """At most MAX_SOURCE_BYTES + 1 bytes: a huge file is refused without reading it whole."""
+    with path.open("rb") as fh:
+        return fh.read(MAX_SOURCE_BYTES + 1)
+
+
+def _confine(root: Path, paths: list[Path]) -> None:
+    """Refuse ``.policy`` files and ``ruleset.toml`` that are symlinks leading out of *root*.
+
+    Reading them would compile (and quote, in error messages) files the ruleset's writers
+    do not own, e.g. ``evil.policy -> /etc/passwd``.
+    """
+    real_root = root.resolve()
+    errors = []
+    for q in paths:
+        if not q.exists() and not q.is_symlink():
+            continue
+        try:
+            q.resolve(strict=True).relative_to(real_root)
+        except (OSError, RuntimeError, ValueError):
+            errors.append(Diagnostic(
+                "error", "E108", f"{q.as_posix()} is a symlink that leads outside the ruleset root "
+                f"{real_root} (or a broken one); copy the file into the ruleset instead", None,
+            ))
+    if errors:
+        raise PolicyCompileError(errors)
+
+
 def _read_text(path: Path) -> str:
     try:
-        data = path.read_bytes()
+        data = _read_capped(path)
     except OSError as exc:
         raise PolicyCompileError(
             [Diagnostic("error", "E102", f"cannot read {path}: {exc.strerror}", None)]
@@ -192,7 +222,7 @@ def read_list_file(root: str | None, policy_path: str, ref: str) -> ListFile:
     if not real.is_file():
         raise ListFileError(f"file(\"{ref}\") is not a regular file")
     try:
-        data = real.read_bytes()
+        data = _read_capped(real)
     except OSError as exc:
         raise ListFileError(f"cannot read file(\"{ref}\"): {exc.strerror}") from None
     if len(data) > MAX_SOURCE_BYTES:
