@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -86,6 +87,8 @@ def decode_line(line_no: int, raw: str) -> Record:
         data = json.loads(text)
     except ValueError as exc:
         return Record(line_no, None, f"not valid JSON: {exc}")
+    except RecursionError:
+        return Record(line_no, None, "not valid JSON: nested too deeply")
     if not isinstance(data, dict):
         return Record(line_no, None, f"not a JSON object (got {type(data).__name__})")
     return Record(line_no, data)
@@ -943,7 +946,7 @@ def sweep_chunk(
     for line_no, raw in chunk:
         try:
             data = loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             data = None
         if not isinstance(data, dict):
             record = decode_line(line_no, raw)
@@ -974,7 +977,16 @@ def sweep_chunk(
         summary.add_record(obj)
         out.append(dumps(obj))
     out.append("")
-    return "\n".join(out), summary
+    text = "\n".join(out)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates from JSON escapes in the input
+            text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text, summary
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 # --------------------------------------------------------------------------- junit
