@@ -19,6 +19,7 @@ from .errors import PolicyCompileError as PolicyCompileError
 from .errors import PolicyError as PolicyError
 from .errors import PolicySyntaxError as PolicySyntaxError
 from .errors import PostError as PostError
+from .handle import RulesetHandle as RulesetHandle
 from .runtime import Limits as Limits
 from .runtime import Ruleset as Ruleset
 from .verdict import Evidence as Evidence
@@ -34,6 +35,7 @@ __all__ = [
     "PolicySyntaxError",
     "PostError",
     "Ruleset",
+    "RulesetHandle",
     "Verdict",
     "__version__",
     "compile",
@@ -66,7 +68,7 @@ def load(path: str | os.PathLike[str], *, limits: Limits | None = None) -> Rules
     return _build(sources, limits)
 
 
-def compile(  # noqa: A001 - the contract names it so
+def compile(
     source: str, name: str = "<string>", *, base_dir: str | os.PathLike[str] | None = None,
     limits: Limits | None = None,
 ) -> Ruleset:

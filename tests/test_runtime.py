@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -44,7 +44,7 @@ rule vs_direct_threat {
 }
 '''
 
-IN_WINDOW = datetime(2026, 11, 25, tzinfo=timezone.utc)
+IN_WINDOW = datetime(2026, 11, 25, tzinfo=UTC)
 
 
 def rs_of(source: str) -> policyrules.Ruleset:
@@ -78,9 +78,9 @@ class TestLanguageExample:
     def test_window(self) -> None:
         """Outside the active window the rule does not match; the end is exclusive."""
         rs = rs_of(LANGUAGE_EXAMPLE)
-        assert rs.evaluate("kill you", at=datetime(2026, 11, 19, 23, 59, tzinfo=timezone.utc)).action == "none"
-        assert rs.evaluate("kill you", at=datetime(2026, 12, 1, 18, 0, tzinfo=timezone.utc)).action == "none"
-        assert rs.evaluate("kill you", at=datetime(2026, 12, 1, 17, 59, tzinfo=timezone.utc)).action == "remove"
+        assert rs.evaluate("kill you", at=datetime(2026, 11, 19, 23, 59, tzinfo=UTC)).action == "none"
+        assert rs.evaluate("kill you", at=datetime(2026, 12, 1, 18, 0, tzinfo=UTC)).action == "none"
+        assert rs.evaluate("kill you", at=datetime(2026, 12, 1, 17, 59, tzinfo=UTC)).action == "remove"
         assert rs.evaluate({"text": "kill you", "created_at": "2026-11-21T10:00:00Z"}).action == "remove"
 
     def test_lang_scope(self) -> None:
