@@ -137,7 +137,9 @@ class _Builder:
             for item_id in sorted(self.scope_items[scope]):
                 obj = self.item_objs[item_id]
                 if isinstance(obj, n.PatternItem):
-                    atoms = extract_atoms(obj.pattern, obj.flags)
+                    atoms = extract_atoms(
+                        obj.pattern, obj.flags, case_sensitive=obj.case == "sensitive", text=obj.text,
+                    )
                     if atoms is not None and any("`" in a for a in atoms):
                         atoms = None
                     pattern_specs.append(PatternSpec(

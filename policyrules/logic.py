@@ -12,7 +12,7 @@ import bisect
 import operator
 import reprlib
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from . import nodes as n
@@ -247,7 +247,7 @@ class DistinctOp(CountOp):
 
 
 class NearOp(_MatchOp):
-    __slots__ = ("left", "ordered", "right", "n")
+    __slots__ = ("left", "n", "ordered", "right")
 
     def __init__(self, node: Any, scope: str, left: Sequence[int], right: Sequence[int],
                  distance: int, ordered: bool) -> None:
@@ -342,13 +342,13 @@ def _show(value: Any) -> str:
 
 def _as_datetime(v: Any) -> datetime | None:
     if isinstance(v, datetime):
-        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+        return v if v.tzinfo else v.replace(tzinfo=UTC)
     if isinstance(v, str):
         try:
             d = datetime.fromisoformat(v.replace("Z", "+00:00") if v.endswith(("Z", "z")) else v)
         except ValueError:
             return None
-        return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+        return d if d.tzinfo else d.replace(tzinfo=UTC)
     return None
 
 
@@ -380,7 +380,7 @@ def compare(field: tuple[str, ...], actual: Any, op: str, expected: Any) -> bool
 
 
 class FieldCmpOp(Op):
-    __slots__ = ("key", "op", "expected")
+    __slots__ = ("expected", "key", "op")
 
     def __init__(self, node: n.FieldCmp) -> None:
         self.node = node
@@ -451,6 +451,40 @@ class RuleRefOp(Op):
         return bool(self.target.possible_without_hits())
 
 
+class HasOp(Op):
+    """``FIELD has M``: false when the field is missing or not text (language.md §4)."""
+
+    __slots__ = ("child", "key")
+
+    def __init__(self, node: n.FieldHas, child: Op) -> None:
+        self.node = node
+        self.key = node.field.key
+        self.child = child
+        self.cost = child.cost
+
+    def value(self, ctx: Context) -> bool:
+        v = field_value(ctx.post, self.key)
+        if not isinstance(v, (str, list, tuple)):
+            return False
+        return self.child.value(ctx)
+
+    def collect(self, ctx: Context, out: list[Occurrence]) -> None:
+        self.child.collect(ctx, out)
+
+    def explain(self, ctx: Context) -> ExplainNode:
+        kid = self.child.explain(ctx)
+        v = field_value(ctx.post, self.key)
+        present = isinstance(v, (str, list, tuple))
+        detail = "" if present else f"{self.node.field.dotted} is missing or not text"
+        return ExplainNode(f"{self.node.field.dotted} has", present and bool(kid.value), (kid,), detail)
+
+    def items(self) -> list[tuple[str, int]]:
+        return self.child.items()
+
+    def possible_without_hits(self) -> bool:
+        return self.child.possible_without_hits()
+
+
 class ConstOp(Op):
     __slots__ = ("const",)
 
@@ -494,7 +528,7 @@ def lower(cond: Any, scope: str, item_id: Callable[[Any], int], rule_index: Call
     if isinstance(cond, (n.Near, n.Before)):
         return NearOp(cond, scope, [item_id(cond.left)], [item_id(cond.right)], cond.n, isinstance(cond, n.Before))
     if isinstance(cond, n.FieldHas):
-        return lower(cond.condition, cond.field.name, item_id, rule_index)
+        return HasOp(cond, lower(cond.condition, cond.field.name, item_id, rule_index))
     if isinstance(cond, n.FieldCmp):
         return FieldCmpOp(cond)
     if isinstance(cond, n.FieldIn):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -170,7 +170,7 @@ def _primary_lang(post: dict[str, Any]) -> str | None:
 
 def _parse_time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, str):
         v = value.strip()
         if v.endswith(("Z", "z")):
@@ -179,7 +179,7 @@ def _parse_time(value: Any) -> datetime | None:
             d = datetime.fromisoformat(v)
         except ValueError:
             return None
-        return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+        return d if d.tzinfo else d.replace(tzinfo=UTC)
     return None
 
 
@@ -347,7 +347,7 @@ class Ruleset:
             return ctx.when_at
         when = None
         if at is not None:
-            when = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+            when = at if at.tzinfo else at.replace(tzinfo=UTC)
         else:
             raw = ctx.post.get("created_at")
             if raw is not None:
@@ -355,7 +355,7 @@ class Ruleset:
                 if when is None:
                     notes.append(f"created_at {raw!r} could not be parsed; evaluated at the current time")
         if when is None:
-            when = datetime.now(timezone.utc)
+            when = datetime.now(UTC)
         ctx.when_at = when
         return when
 
@@ -544,7 +544,7 @@ class Ruleset:
             children.append(ExplainNode(f"lang in [{', '.join(sorted(prog.lang))}]", in_lang, (), f"post lang = {ctx.primary or 'unknown'}"))
         if rule.active is not None:
             w = rule.active
-            when = ctx.when_at or datetime.now(timezone.utc)
+            when = ctx.when_at or datetime.now(UTC)
             ok = (w.start is None or when >= w.start) and (w.end is None or when < w.end)
             children.append(ExplainNode(
                 f"active {w.start.isoformat() if w.start else ''} .. {w.end.isoformat() if w.end else ''}", ok, (),
