@@ -427,7 +427,8 @@ def _render_report(report: corpus_mod.CorpusReport, thresholds: Sequence[corpus_
              f"{report.unlabeled:,} unlabeled, {report.rejected:,} rejected  ({report.path})"]
     for err in report.errors:
         lines.append(f"  rejected: {err}")
-    names = [p.policy for p in report.policies] + [f"{r.rule} ({r.policy})" for r in report.rules]
+    names = [p.policy for p in report.policies] + [
+        f"{r.rule} ({r.policy})" for r in report.rules if verbose or r.confusion.tp + r.confusion.fp]
     width = max([len(n) for n in names] + [10])
     def head(title: str) -> str:
         return (f"  {title:<{width}} {'TP':>6} {'FP':>6} {'FN':>6} {'TN':>7}  "
@@ -439,11 +440,15 @@ def _render_report(report: corpus_mod.CorpusReport, thresholds: Sequence[corpus_
         if p.shadow_only:
             extra = f"   +{p.shadow_only} shadow-only (with shadow: P {_fmt_metric(p.with_shadow.precision).strip()} R {_fmt_metric(p.with_shadow.recall).strip()})"
         lines.append(_confusion_row(p.policy, p.confusion, width, extra))
-    if report.rules:
+    fired = [r for r in report.rules if verbose or r.confusion.tp + r.confusion.fp]
+    if fired:
         lines.append(head("rule (policy)"))
-        for r in report.rules:
+        for r in fired:
             mode = "  [shadow]" if r.mode == "shadow" else ""
             lines.append(_confusion_row(f"{r.rule} ({r.policy})", r.confusion, width, mode))
+    silent = len(report.rules) - len(fired)
+    if silent:
+        lines.append(f"  ({_plural(silent, 'rule')} never fired on this corpus; -v lists them)")
     shown = [(f"policy {p.policy}", p.false_positives, p.false_negatives) for p in report.policies]
     if verbose:
         shown += [(f"rule {r.rule}", r.false_positives, r.false_negatives) for r in report.rules]

@@ -610,10 +610,10 @@ def corpora_from_config(raw: Mapping[str, Any], root: str | os.PathLike[str] | N
             limit = None
         thresholds, tproblems = parse_thresholds(table.get("thresholds"), f"{where}: thresholds")
         problems.extend(tproblems)
-        full = base / path if path else base
+        full = os.path.normpath(base / path) if path else ""
         specs.append(CorpusSpec(
             name=name,
-            path=str(full) if path else "",
+            path=full,
             mapping=LabelMapping(label_field, labels, tuple(policies) if policies is not None else None),
             limit=limit,
             thresholds=thresholds,
