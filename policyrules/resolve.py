@@ -213,7 +213,11 @@ class _Resolver:
             return False
         return True
 
-    def _literal_terms(self, items: Iterable[n.StrLit], options: n.TermOptions) -> list[n.Term]:
+    def _literal_terms(self, items: Iterable[n.StrLit], options: n.TermOptions,
+                       span: Span | None = None) -> list[n.Term]:
+        items = tuple(items)
+        if not items and span is not None:
+            self.out.error("E154", "empty list []: it can never match; add terms or remove it", span)
         out = []
         for lit in items:
             if self._check_term(lit.value, lit.span):
@@ -246,7 +250,7 @@ class _Resolver:
         out: list[n.Term] = []
         for part in parts:
             if isinstance(part, n.TermListLit):
-                out.extend(self._literal_terms(part.items, options))
+                out.extend(self._literal_terms(part.items, options, part.span))
             elif isinstance(part, n.FileRef):
                 out.extend(self._file_terms(part, options))
             else:  # NameRef
@@ -339,7 +343,7 @@ class _Resolver:
             terms = self._literal_terms([n.StrLit(item.value, span=item.span)], n.TermOptions())
             return n.TermItem(_quote(item.value), tuple(terms), span=item.span)
         if isinstance(item, n.InlineListItem):
-            terms = self._literal_terms(item.items, n.TermOptions())
+            terms = self._literal_terms(item.items, n.TermOptions(), item.span)
             name = "[" + ", ".join(_quote(s.value) for s in item.items) + "]"
             return n.TermItem(name, tuple(terms), span=item.span)
         if isinstance(item, n.RegexItem):

@@ -79,6 +79,7 @@ class TestCompileErrors:
             ('policy p { title: "P" action: label }\nrule r { policy: p when: 3 of ("a", "b") }', "could never be true"),
             ('policy p { title: "P" action: label }\nrule r { policy: p mode: loud when: "a" }', "'loud' is not one of"),
             ('policy p { title: "P" action: label }\nrule r { policy: p when: rule(q) }', "unknown rule"),
+            ('policy p { title: "P" action: label }\nterms t = []\nrule r { policy: p when: t }', "empty list"),
         ],
     )
     def test_messages(self, source: str, fragment: str) -> None:
