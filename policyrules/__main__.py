@@ -1,3 +1,4 @@
 from .cli import main
 
-main(prog_name="policyrules")
+if __name__ == "__main__":  # not when a spawned worker re-imports the main module
+    main(prog_name="policyrules")

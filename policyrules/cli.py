@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import gc
 import json
 import os
 import pickle
@@ -703,14 +704,16 @@ class _Sink:
             self.raw.truncate(self.good)
 
 
-def _run_sweep(rs: Ruleset, lines: Iterable[str], out: _Sink, *, skip: int, workers: int,
+def _run_sweep(rs: Ruleset | bytes, lines: Iterable[str], out: _Sink, *, skip: int, workers: int,
                chunk_size: int, at: datetime | None, full: bool,
                summary: corpus_mod.SweepSummary, progress: _Progress) -> int:
     """Evaluate and write, in input order, one whole chunk per write; returns lines written.
 
-    With several workers, the ruleset is pickled once here and unpickled once per worker
-    (pool initializer); at most ``4 * workers`` chunks are in flight, so memory stays flat
-    however long the input is. A worker that dies raises :class:`_WorkerDied`.
+    *rs* is a ruleset, or the ruleset already pickled (so the caller can free its copy).
+    With several workers, the ruleset is pickled once and unpickled once per worker (pool
+    initializer); workers are spawned fresh, so they do not inherit the parent's memory. At
+    most ``4 * workers`` chunks are in flight, so memory stays flat however long the input
+    is. A worker that dies raises :class:`_WorkerDied`.
     """
     written = 0
 
@@ -723,15 +726,20 @@ def _run_sweep(rs: Ruleset, lines: Iterable[str], out: _Sink, *, skip: int, work
 
     chunks = _chunks(lines, skip, chunk_size)
     if workers <= 1:
+        if isinstance(rs, bytes):
+            rs = pickle.loads(rs)
+        assert not isinstance(rs, bytes)
         for chunk in chunks:
             emit(*corpus_mod.sweep_chunk(rs, chunk, at=at, full=full))
         return written
+    import multiprocessing
     from concurrent.futures import Future, ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    blob = pickle.dumps(rs, protocol=pickle.HIGHEST_PROTOCOL)
-    executor = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
-                                   initargs=(blob, at, full))
+    blob = rs if isinstance(rs, bytes) else pickle.dumps(rs, protocol=pickle.HIGHEST_PROTOCOL)
+    executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_init, initargs=(blob, at, full))
+    del blob
     pending: deque[Future[tuple[str, corpus_mod.SweepSummary]]] = deque()
     window = workers * 4
     try:
@@ -805,8 +813,13 @@ def sweep(ruleset: str, input_path: str, output: str | None, workers: int | None
     """
     if resume and not output:
         raise click.UsageError("--resume needs -o OUT.jsonl (the file to continue)")
-    rs = _load(ruleset)
+    rs: Ruleset | bytes = _load(ruleset)
+    assert not isinstance(rs, bytes)
+    identity = {"path": ruleset, "name": rs.name, "version": rs.version, "digest": rs.digest}
     n_workers = workers or _cores()
+    if n_workers > 1:  # the workers hold the ruleset; keep only its pickle here
+        rs = pickle.dumps(rs, protocol=pickle.HIGHEST_PROTOCOL)
+        gc.collect()
     summary = corpus_mod.SweepSummary()
     skip = 0
     if resume and output and Path(output).is_file():
@@ -844,7 +857,7 @@ def sweep(ruleset: str, input_path: str, output: str | None, workers: int | None
     rate = this_run / elapsed if elapsed > 0 else 0.0
     doc = {
         **summary.to_dict(),
-        "ruleset": {"path": ruleset, "version": rs.version, "digest": rs.digest},
+        "ruleset": identity,
         "output": output or "-",
         "workers": n_workers,
         "seconds": round(elapsed, 3),
