@@ -592,6 +592,9 @@ _WORKER_STATE: dict[str, Any] = {}
 def _worker_init(blob: bytes, at: datetime | None, full: bool) -> None:
     """Pool initializer: unpickle the ruleset ONCE per worker; leave Ctrl-C to the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The parent turns SIGTERM into KeyboardInterrupt; a worker that inherited that (fork) caught
+    # the pool's terminate() after another worker died and blocked forever on its result pipe.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _WORKER_STATE["ruleset"] = pickle.loads(blob)
     _WORKER_STATE["at"] = at
     _WORKER_STATE["full"] = full
