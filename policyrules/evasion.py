@@ -123,7 +123,7 @@ _WORD_NEIGHBOUR = (
 class _Term:
     """One term variant compiled for verification."""
 
-    __slots__ = ("first", "key", "last", "left_wild", "mode", "pattern", "right_wild", "term_id")
+    __slots__ = ("_pattern", "first", "key", "last", "left_wild", "mode", "right_wild", "source", "term_id")
 
     def __init__(
         self, term_id: int, body: str, mode: str, left_wild: bool, right_wild: bool,
@@ -146,7 +146,17 @@ class _Term:
                 body_re = "(?<!" + _WORD_NEIGHBOUR + ")" + body_re
             if not right_wild and not is_unspaced(self.last):
                 body_re += "(?!" + _WORD_NEIGHBOUR + ")"
-        self.pattern = regex.compile(body_re, regex.V1)
+        # Compiled on first use: most terms never get a candidate, and compiling every
+        # verifier up front made loading a 2,000-term ruleset take tens of seconds.
+        self.source = body_re
+        self._pattern: Any = None
+
+    @property
+    def pattern(self) -> Any:
+        """The verifier regex, compiled on first use."""
+        if self._pattern is None:
+            self._pattern = regex.compile(self.source, regex.V1)
+        return self._pattern
 
 
 def _letter(ch: str) -> str:
