@@ -10,6 +10,9 @@ frequent.
 
 from __future__ import annotations
 
+import functools
+import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,10 +23,10 @@ __all__ = [
     "AT_TIMES",
     "WORDS",
     "RulesetSpec",
+    "cases",
     "eval_times",
     "posts",
     "ruleset_specs",
-    "rulesets",
     "texts",
 ]
 
@@ -65,13 +68,16 @@ def _fullwidth(word: str) -> str:
     return "".join(_FULLWIDTH.get(c, c) for c in word)
 
 
-@st.composite
-def disguised(draw: st.DrawFn, word: str) -> str:
+_HOW = ("same", "same", "upper", "title", "invisible", "mark", "fullwidth", "turkic", "umlaut",
+        "apostrophe", "nfd", "arabic", "suffix")
+_MARKS = ("\u0301", "\u0308", "\u0327", "\u0303")
+_ARABIC_MARKS = ("\u064e", "\u0640", "\u0651", "\u0670")
+_SUFFIXES = ("s", "ed", "ing", "x", "1", "_", "'s", "’s")
+
+
+def _disguise(draw: st.DrawFn, word: str) -> str:
     """*word* as an evader or a careless typist would write it."""
-    how = draw(st.sampled_from(
-        ("same", "same", "upper", "title", "invisible", "mark", "fullwidth", "turkic",
-         "umlaut", "apostrophe", "nfd", "arabic", "suffix")
-    ))
+    how = draw(st.sampled_from(_HOW))
     if how == "upper":
         return word.upper()
     if how == "title":
@@ -81,7 +87,7 @@ def disguised(draw: st.DrawFn, word: str) -> str:
         return word[:i] + draw(st.sampled_from(INVISIBLE)) + word[i:]
     if how == "mark" and word:
         i = draw(st.integers(1, len(word)))
-        return word[:i] + draw(st.sampled_from(("\u0301", "\u0308", "\u0327", "\u0303"))) + word[i:]
+        return word[:i] + draw(st.sampled_from(_MARKS)) + word[i:]
     if how == "fullwidth":
         return _fullwidth(word)
     if how == "turkic":
@@ -91,30 +97,42 @@ def disguised(draw: st.DrawFn, word: str) -> str:
     if how == "apostrophe":
         return word.replace("'", draw(st.sampled_from(APOSTROPHE_VARIANTS)))
     if how == "nfd":
-        import unicodedata
-
         return unicodedata.normalize("NFD", word)
     if how == "arabic" and word and not word.isascii():
-        mark = draw(st.sampled_from(("\u064e", "\u0640", "\u0651", "\u0670")))
-        return mark.join(word)
+        return draw(st.sampled_from(_ARABIC_MARKS)).join(word)
     if how == "suffix":
-        return word + draw(st.sampled_from(("s", "ed", "ing", "x", "1", "_", "'s", "’s")))
+        return word + draw(st.sampled_from(_SUFFIXES))
     return word
 
 
+_POST_WORDS = st.sampled_from(WORDS + EXTRA)
+_TERM_WORDS = st.sampled_from(WORDS)
+_NOISE = st.sampled_from(NOISE)
+_SEPARATORS = st.sampled_from(SEPARATORS)
+_TAIL = st.text(max_size=8)
+_KIND = st.integers(0, 4)
+_ONE_IN_4 = st.integers(0, 3).map(lambda i: i == 0)
+_ONE_IN_10 = st.integers(0, 9).map(lambda i: i == 0)
+
+
 @st.composite
-def texts(draw: st.DrawFn, max_tokens: int = 10) -> str:
-    """A post text: vocabulary words in disguise, separators and noise."""
-    token = st.one_of(
-        st.sampled_from(WORDS + EXTRA).flatmap(disguised),
-        st.sampled_from(WORDS).flatmap(disguised),
-        st.sampled_from(NOISE),
-    )
-    parts = draw(st.lists(st.tuples(token, st.sampled_from(SEPARATORS)), max_size=max_tokens))
-    text = "".join(t + s for t, s in parts)
-    if draw(st.integers(0, 9)) == 0:
-        text += draw(st.text(max_size=8))
-    return text
+def texts(
+    draw: st.DrawFn, words: tuple[str, ...] = (), min_tokens: int = 0, max_tokens: int = 12
+) -> str:
+    """A post text: words (the ruleset's own, when given) in disguise, separators and noise."""
+    own = st.sampled_from(words) if words else _TERM_WORDS
+    out = []
+    for _ in range(draw(st.integers(min_tokens, max_tokens))):
+        kind = draw(_KIND)
+        if kind == 4:
+            out.append(draw(_NOISE))
+        else:
+            source = own if kind < 2 else _POST_WORDS if kind == 2 else _TERM_WORDS
+            out.append(_disguise(draw, draw(source)))
+        out.append(draw(_SEPARATORS))
+    if draw(_ONE_IN_10):
+        out.append(draw(_TAIL))
+    return "".join(out)
 
 
 # --------------------------------------------------------------------------- times
@@ -143,40 +161,55 @@ def eval_times() -> st.SearchStrategy[datetime]:
 LANGS = ("en", "EN", "tr", "TR-tr", "az", "de", "de-AT", "ar", "ja", "es", "pt-BR", "")
 
 
+_AT = eval_times()
+_LANGS = st.sampled_from(LANGS)
+_FOLLOWERS = st.one_of(st.integers(0, 20), st.just("12"), st.just(3.5))
+_VERIFIED = st.one_of(st.booleans(), st.just(1))
+_IS_REPLY = st.one_of(st.booleans(), st.just("yes"))
+_CREATED = st.sampled_from(
+    ("2026-11-20T00:00:00Z", "2026-11-25T12:00:00+02:00", "2026-12-01T18:00:00",
+     "2026-11-19T23:59:59Z", "not a date")
+)
+
+
+@functools.cache
+def _post_texts(words: tuple[str, ...]) -> tuple[st.SearchStrategy[str], ...]:
+    tiny = texts(words, min_tokens=1, max_tokens=2)
+    return texts(words, min_tokens=1), texts(words, min_tokens=1, max_tokens=4), tiny, st.lists(tiny, max_size=3)
+
+
 @st.composite
-def posts(draw: st.DrawFn) -> tuple[Any, datetime | None]:
+def posts(draw: st.DrawFn, words: tuple[str, ...] = ()) -> tuple[Any, datetime | None]:
     """A post (str or mapping) and the ``at`` time to evaluate it at (None: use created_at)."""
-    text = draw(texts())
-    at: datetime | None = draw(eval_times())
+    _text, _short_text, _tiny_text, _hashtags = _post_texts(words)
+    text = draw(_text)
+    at: datetime | None = draw(_AT)
     if draw(st.integers(0, 3)) == 0:
         return text, at
     post: dict[str, Any] = {"text": text}
     if draw(st.booleans()):
-        post["lang"] = draw(st.sampled_from(LANGS))
-    if draw(st.booleans()):
+        post["lang"] = draw(_LANGS)
+    if not draw(_ONE_IN_4):
         author: dict[str, Any] = {}
+        if not draw(_ONE_IN_4):
+            author["bio"] = draw(_short_text)
         if draw(st.booleans()):
-            author["bio"] = draw(texts(max_tokens=4))
+            author["name"] = draw(_tiny_text)
         if draw(st.booleans()):
-            author["name"] = draw(texts(max_tokens=2))
-        if draw(st.booleans()):
-            author["followers"] = draw(st.one_of(st.integers(0, 20), st.just("12"), st.just(3.5)))
+            author["followers"] = draw(_FOLLOWERS)
         if draw(st.booleans()):
             author["account_age_days"] = draw(st.integers(0, 30))
         if draw(st.booleans()):
-            author["verified"] = draw(st.one_of(st.booleans(), st.just(1)))
+            author["verified"] = draw(_VERIFIED)
         post["author"] = author
-    if draw(st.booleans()):
-        post["hashtags"] = draw(st.lists(texts(max_tokens=2), max_size=3))
+    if not draw(_ONE_IN_4):
+        post["hashtags"] = draw(_hashtags)
     if draw(st.booleans()):
         post["has_media"] = draw(st.booleans())
     if draw(st.booleans()):
-        post["is_reply"] = draw(st.one_of(st.booleans(), st.just("yes")))
+        post["is_reply"] = draw(_IS_REPLY)
     if draw(st.booleans()):
-        post["created_at"] = draw(st.sampled_from(
-            ("2026-11-20T00:00:00Z", "2026-11-25T12:00:00+02:00", "2026-12-01T18:00:00",
-             "2026-11-19T23:59:59Z", "not a date")
-        ))
+        post["created_at"] = draw(_CREATED)
         if post["created_at"] != "not a date" and draw(st.booleans()):
             at = None
     return post, at
@@ -219,53 +252,61 @@ SEVERITY = ("low", "medium", "high", "critical")
 
 @attrs.frozen
 class RulesetSpec:
-    """A generated ruleset: its source text, and the number of rules for reporting."""
+    """A generated ruleset: its source text, its number of rules, and the words it names."""
 
     source: str
     rules: int
+    words: tuple[str, ...] = ()
+
+
+_BOOL = st.booleans()
+_ONE_IN_3 = st.integers(0, 2).map(lambda i: i == 0)
+_TERM_OPTIONS = (
+    ("match", st.sampled_from(("word", "substring"))),
+    ("case", st.sampled_from(("insensitive", "sensitive"))),
+    ("normalize", st.sampled_from(("none", "standard"))),
+    ("accents", st.sampled_from(("fold", "keep"))),
+)
+_PATTERN_OPTIONS = (
+    ("case", st.sampled_from(("insensitive", "sensitive"))),
+    ("text", st.sampled_from(("light", "folded", "raw"))),
+)
+_LIST_TERMS = st.lists(st.sampled_from(WORDS + WILDCARDS), min_size=1, max_size=4, unique=True)
+_EXCEPT_TERMS = st.lists(st.sampled_from(EXCEPTS), min_size=1, max_size=2, unique=True)
+_PATTERN_SRC = st.sampled_from(PATTERNS)
+_EXTRA_FLAG = st.sampled_from(("", "i", "s", "m"))
 
 
 @st.composite
 def _term_list(draw: st.DrawFn, index: int) -> str:
-    opts = []
-    if draw(st.booleans()):
-        opts.append("match: " + draw(st.sampled_from(("word", "substring"))))
-    if draw(st.booleans()):
-        opts.append("case: " + draw(st.sampled_from(("insensitive", "sensitive"))))
-    if draw(st.booleans()):
-        opts.append("normalize: " + draw(st.sampled_from(("none", "standard"))))
-    if draw(st.booleans()):
-        opts.append("accents: " + draw(st.sampled_from(("fold", "keep"))))
-    terms = draw(st.lists(st.sampled_from(WORDS + WILDCARDS), min_size=1, max_size=4, unique=True))
+    opts = [f"{name}: {draw(values)}" for name, values in _TERM_OPTIONS if draw(_BOOL)]
+    terms = draw(_LIST_TERMS)
     parts = ["[" + ", ".join(_q(t) for t in terms) + "]"]
-    if index and draw(st.booleans()):
+    if index and draw(_BOOL):
         parts.append(f"t{draw(st.integers(0, index - 1))}")
     src = f"terms t{index}"
     if opts:
         src += " (" + ", ".join(opts) + ")"
     src += " = " + " + ".join(parts)
-    if draw(st.integers(0, 2)) == 0:
-        ex = draw(st.lists(st.sampled_from(EXCEPTS), min_size=1, max_size=2, unique=True))
+    if draw(_ONE_IN_3):
+        ex = draw(_EXCEPT_TERMS)
         src += " except [" + ", ".join(_q(t) for t in ex) + "]"
     return src
 
 
 @st.composite
 def _pattern(draw: st.DrawFn, index: int) -> str:
-    pat, flags = draw(st.sampled_from(PATTERNS))
-    if draw(st.booleans()):
-        flags = "".join(sorted(set(flags + draw(st.sampled_from(("", "i", "s", "m"))))))
-    opts = []
-    if draw(st.booleans()):
-        opts.append("case: " + draw(st.sampled_from(("insensitive", "sensitive"))))
-    if draw(st.booleans()):
-        opts.append("text: " + draw(st.sampled_from(("light", "folded", "raw"))))
+    pat, flags = draw(_PATTERN_SRC)
+    if draw(_BOOL):
+        flags = "".join(sorted(set(flags + draw(_EXTRA_FLAG))))
+    opts = [f"{name}: {draw(values)}" for name, values in _PATTERN_OPTIONS if draw(_BOOL)]
     src = f"pattern p{index}"
     if opts:
         src += " (" + ", ".join(opts) + ")"
     return src + f" = /{pat}/{flags}"
 
 
+@functools.cache
 def _items(n_lists: int, n_patterns: int) -> st.SearchStrategy[str]:
     names = [f"t{i}" for i in range(n_lists)] + [f"p{i}" for i in range(n_patterns)]
     return st.one_of(
@@ -279,11 +320,17 @@ def _items(n_lists: int, n_patterns: int) -> st.SearchStrategy[str]:
     )
 
 
+@functools.cache
 def _match_expr(items: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     """One match form of §4 (any, all, N of, count, distinct, near, before, bare item)."""
     item_lists = st.lists(items, min_size=1, max_size=3)
+    any_of = item_lists.map(lambda xs: "any(" + ", ".join(xs) + ")")
+    near = st.tuples(st.sampled_from(("near", "before")), items, items, st.integers(0, 4)).map(
+        lambda t: f"{t[0]}({t[1]}, {t[2]}, {t[3]})"
+    )
+    # any() and bare items are weighted up so that rules fire and carry evidence often.
     return st.one_of(
-        item_lists.map(lambda xs: "any(" + ", ".join(xs) + ")"),
+        any_of, any_of, any_of, items, items, near, near,
         item_lists.map(lambda xs: "all(" + ", ".join(xs) + ")"),
         st.tuples(st.integers(1, 3), item_lists).map(
             lambda t: f"{min(t[0], len(t[1]))} of ({', '.join(t[1])})"
@@ -294,10 +341,6 @@ def _match_expr(items: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         st.tuples(item_lists, st.sampled_from(OPS), st.integers(0, 3)).map(
             lambda t: f"distinct({', '.join(t[0])}) {t[1]} {t[2]}"
         ),
-        st.tuples(st.sampled_from(("near", "before")), items, items, st.integers(0, 4)).map(
-            lambda t: f"{t[0]}({t[1]}, {t[2]}, {t[3]})"
-        ),
-        items,
     )
 
 
@@ -311,14 +354,19 @@ FIELD_TESTS = (
 HAS_FIELDS = ("author.bio", "post.hashtags", "author.name", "post.author.bio", "post.text")
 
 
-def _condition(items: st.SearchStrategy[str], rule_refs: list[str]) -> st.SearchStrategy[str]:
+@functools.cache
+def _condition(items: st.SearchStrategy[str], rule_refs: tuple[str, ...]) -> st.SearchStrategy[str]:
+    """Strategies are built once per (items, refs) shape: building them per draw is slow."""
+    has = st.tuples(st.sampled_from(HAS_FIELDS), _match_expr(items)).map(
+        lambda t: f"{t[0]} has {t[1]}"
+    )
     leaves = [
         _match_expr(items),
         _match_expr(items),
+        _match_expr(items),
         st.sampled_from(FIELD_TESTS),
-        st.tuples(st.sampled_from(HAS_FIELDS), _match_expr(items)).map(
-            lambda t: f"{t[0]} has {t[1]}"
-        ),
+        has,
+        has,
     ]
     if rule_refs:
         leaves.append(st.sampled_from(rule_refs).map(lambda r: f"rule({r})"))
@@ -335,6 +383,33 @@ def _condition(items: st.SearchStrategy[str], rule_refs: list[str]) -> st.Search
     )
 
 
+_TERM_LISTS = [_term_list(i) for i in range(4)]
+_PATTERN_DECLS = [_pattern(i) for i in range(2)]
+_POLICY = st.sampled_from(("p_main", "p_other"))
+_MAIN_ACTION = st.sampled_from((*ACTIONS, None))
+_ACTION = st.sampled_from(ACTIONS)
+_SEVERITY = st.sampled_from(SEVERITY)
+_ONE_IN_5 = st.integers(0, 4).map(lambda i: i == 0)
+_RULE_LANGS = st.lists(st.sampled_from(("en", "tr", "de", "ar", "pt")), min_size=1, max_size=2,
+                       unique=True)
+_WINDOW = st.sampled_from(WINDOWS)
+
+
+_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_ESCAPE = re.compile(r"\\(u\{([0-9A-Fa-f]+)\}|.)")
+
+
+def _words_of(source: str) -> tuple[str, ...]:
+    """The string literals of *source* (wildcards stripped): the words posts should use."""
+    out = set()
+    for m in _STRING.finditer(source):
+        text = _ESCAPE.sub(lambda e: chr(int(e.group(2), 16)) if e.group(2) else e.group(1),
+                           m.group(1))
+        out.add(text.strip("*"))
+    out -= {"Main", "Other", "queue", ""}
+    return tuple(sorted(out))
+
+
 @st.composite
 def ruleset_specs(draw: st.DrawFn) -> RulesetSpec:
     """A small ruleset as policy source text: 1-4 term lists, 0-2 patterns, 1-5 rules."""
@@ -344,43 +419,44 @@ def ruleset_specs(draw: st.DrawFn) -> RulesetSpec:
         'policy p_main {\n  title: "Main"\n  action: remove\n}',
         'policy p_other {\n  title: "Other"\n  severity: high\n}',
     ]
-    lines += [draw(_term_list(i)) for i in range(n_lists)]
-    lines += [draw(_pattern(i)) for i in range(n_patterns)]
+    lines += [draw(_TERM_LISTS[i]) for i in range(n_lists)]
+    lines += [draw(_PATTERN_DECLS[i]) for i in range(n_patterns)]
     items = _items(n_lists, n_patterns)
     n_rules = draw(st.integers(1, 5))
     for i in range(n_rules):
         props = []
-        policy = draw(st.sampled_from(("p_main", "p_other")))
+        policy = draw(_POLICY)
         props.append(f"policy: {policy}")
-        action = draw(st.sampled_from((*ACTIONS, None))) if policy == "p_main" else draw(
-            st.sampled_from(ACTIONS)
-        )
+        action = draw(_MAIN_ACTION if policy == "p_main" else _ACTION)
         if action is not None:
             props.append(f"action: {action}")
-        if draw(st.booleans()):
-            props.append(f"severity: {draw(st.sampled_from(SEVERITY))}")
-        if draw(st.integers(0, 3)) == 0:
+        if draw(_BOOL):
+            props.append(f"severity: {draw(_SEVERITY)}")
+        if draw(_ONE_IN_4):
             props.append("mode: shadow")
-        if draw(st.integers(0, 3)) == 0:
-            langs = draw(st.lists(st.sampled_from(("en", "tr", "de", "ar", "pt")), min_size=1,
-                                  max_size=2, unique=True))
-            props.append("lang: " + ", ".join(langs))
-        if draw(st.integers(0, 4)) == 0:
-            start, end = draw(st.sampled_from(WINDOWS))
+        if draw(_ONE_IN_4):
+            props.append("lang: " + ", ".join(draw(_RULE_LANGS)))
+        if draw(_ONE_IN_5):
+            start, end = draw(_WINDOW)
             props.append(f"active: {start} .. {end}")
-        if draw(st.booleans()):
+        if draw(_BOOL):
             props.append("tags: t, u")
-        if draw(st.integers(0, 4)) == 0:
+        if draw(_ONE_IN_5):
             props.append('escalate: "queue"')
-        refs = [f"r{j}" for j in range(i)]
+        refs = tuple(f"r{j}" for j in range(i))
         props.append("when: " + draw(_condition(items, refs)))
-        if draw(st.integers(0, 3)) == 0:
+        if draw(_ONE_IN_4):
             props.append("unless: " + draw(_condition(items, refs)))
         order = draw(st.permutations(props))
         lines.append(f"rule r{i} {{\n  " + "\n  ".join(order) + "\n}")
-    return RulesetSpec("\n\n".join(lines) + "\n", n_rules)
+    source = "\n\n".join(lines) + "\n"
+    return RulesetSpec(source, n_rules, _words_of(source))
 
 
-def rulesets() -> st.SearchStrategy[RulesetSpec]:
-    """Alias kept short for test signatures."""
-    return ruleset_specs()
+def cases(max_posts: int = 4) -> st.SearchStrategy[tuple[RulesetSpec, list[Any]]]:
+    """A ruleset and 1..max_posts (post, at) pairs written mostly with the ruleset's words."""
+    return ruleset_specs().flatmap(
+        lambda spec: st.tuples(
+            st.just(spec), st.lists(posts(spec.words), min_size=1, max_size=max_posts)
+        )
+    )
