@@ -13,30 +13,16 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-import regex
 
 from . import nodes as n
 from .logic import Op, lower
 from .matchers import FieldScanner, PatternSpec, TermSpec, view_key
 from .regex_atoms import extract_atoms
+from .resolve import regex_flags
 
 __all__ = ["FORMAT_VERSION", "Plan", "RuleProgram", "compile_plan"]
 
 FORMAT_VERSION = 1
-
-
-def regex_flags(item: n.PatternItem) -> int:
-    """`regex` flags for a pattern item (VERSION0, IGNORECASE unless case-sensitive)."""
-    flags = regex.VERSION0
-    if item.case == "insensitive" or "i" in item.flags:
-        flags |= regex.IGNORECASE
-    if "s" in item.flags:
-        flags |= regex.DOTALL
-    if "m" in item.flags:
-        flags |= regex.MULTILINE
-    if "x" in item.flags:
-        flags |= regex.VERBOSE
-    return flags
 
 
 class RuleProgram:

@@ -23,7 +23,7 @@ from . import nodes as n
 from .errors import Diagnostic, PolicyCompileError, Span, source_line_at
 from .loader import ListFileError, LoadedSources, parse_list_file, read_list_file
 
-__all__ = ["ACTIONS_DEFAULT", "SEVERITIES", "resolve_modules", "rule_refs"]
+__all__ = ["ACTIONS_DEFAULT", "SEVERITIES", "regex_flags", "resolve_modules", "rule_refs"]
 
 SEVERITIES = ("low", "medium", "high", "critical")
 ACTIONS_DEFAULT = ("none", "log", "label", "limit_visibility", "restrict_replies", "remove", "suspend")
@@ -303,14 +303,14 @@ class _Resolver:
             case = "insensitive"
         item = n.PatternItem(name, regex_lit.pattern, flags, case, options.get("text", "light"), span=span)
         try:
-            regex.compile(regex_lit.pattern, _regex_flags(item))
+            regex.compile(regex_lit.pattern, regex_flags(item))
         except (regex.error, ValueError, OverflowError, RecursionError) as exc:
             pos = getattr(exc, "pos", None)
             where = f" at position {pos}" if isinstance(pos, int) else ""
             msg = getattr(exc, "msg", None) or str(exc)
             self.out.error("E181", f"bad regex /{regex_lit.pattern}/: {msg}{where}", regex_lit.span or span)
         else:
-            if regex.compile(regex_lit.pattern, _regex_flags(item)).search("") is not None and not regex_lit.pattern.startswith(("^", "\\A")):
+            if regex.compile(regex_lit.pattern, regex_flags(item)).search("") is not None and not regex_lit.pattern.startswith(("^", "\\A")):
                 pass  # empty-matching patterns are allowed; empty matches are ignored at runtime
         return item
 
@@ -583,7 +583,8 @@ def _primary(tag: str) -> str:
     return tag.replace("_", "-").split("-", 1)[0].lower()
 
 
-def _regex_flags(item: n.PatternItem) -> int:
+def regex_flags(item: n.PatternItem) -> int:
+    """`regex` flags for a pattern item (VERSION0, IGNORECASE unless case-sensitive)."""
     flags = regex.VERSION0
     if item.case == "insensitive" or "i" in item.flags:
         flags |= regex.IGNORECASE
