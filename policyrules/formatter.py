@@ -142,7 +142,9 @@ def format_item(item: Any) -> str:
         return format_regex(item.pattern, item.flags)
     if isinstance(item, nodes.InlineListItem):
         return "[" + ", ".join(format_string(s.value) for s in item.items) + "]"
-    raise TypeError(f"not a syntax item: {type(item).__name__}")
+    if isinstance(item, (nodes.TermItem, nodes.PatternItem)):
+        return item.name  # resolved items keep their source text as their name (explain trees)
+    raise TypeError(f"not an item: {type(item).__name__}")
 
 
 def _items(items: tuple[Any, ...]) -> str:

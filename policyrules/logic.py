@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from . import nodes as n
+from .formatter import format_condition
 from .matchers import Occurrence
 from .verdict import ExplainNode
 
@@ -544,63 +545,9 @@ def lower(cond: Any, scope: str, item_id: Callable[[Any], int], rule_index: Call
 # ---------------------------------------------------------------- describing
 
 
-def describe_item(item: Any) -> str:
-    """An item as a writer would write it."""
-    return str(getattr(item, "name", item))
-
-
 def describe(cond: Any, scope: str | None = None) -> str:
-    """A condition node written back as source text (compactly)."""
-    d = describe
-    if isinstance(cond, n.Or):
-        return " or ".join(_paren(o, (n.Or,)) for o in cond.operands) or "false"
-    if isinstance(cond, n.And):
-        return " and ".join(_paren(o, (n.Or, n.And)) for o in cond.operands)
-    if isinstance(cond, n.Not):
-        return "not " + _paren(cond.operand, (n.Or, n.And))
-    items = ", ".join
-    if isinstance(cond, n.BareItem):
-        text = describe_item(cond.item)
-    elif isinstance(cond, n.AnyOf):
-        text = f"any({items(describe_item(i) for i in cond.items)})"
-    elif isinstance(cond, n.AllOf):
-        text = f"all({items(describe_item(i) for i in cond.items)})"
-    elif isinstance(cond, n.NOf):
-        text = f"{cond.n} of ({items(describe_item(i) for i in cond.items)})"
-    elif isinstance(cond, n.CountCmp):
-        text = f"count({items(describe_item(i) for i in cond.items)}) {cond.op} {cond.n}"
-    elif isinstance(cond, n.DistinctCmp):
-        text = f"distinct({items(describe_item(i) for i in cond.items)}) {cond.op} {cond.n}"
-    elif isinstance(cond, (n.Near, n.Before)):
-        kw = "near" if isinstance(cond, n.Near) else "before"
-        text = f"{kw}({describe_item(cond.left)}, {describe_item(cond.right)}, {cond.n})"
-    elif isinstance(cond, n.FieldHas):
-        return f"{cond.field.dotted} has {d(cond.condition)}"
-    elif isinstance(cond, n.FieldCmp):
-        return f"{cond.field.dotted} {cond.op} {_value(cond.value)}"
-    elif isinstance(cond, n.FieldIn):
-        return f"{cond.field.dotted} in [{', '.join(_value(v) for v in cond.values)}]"
-    elif isinstance(cond, n.FieldTruthy):
-        return cond.field.dotted
-    elif isinstance(cond, n.RuleRef):
-        return f"rule({cond.name})"
-    else:
-        return type(cond).__name__
-    if scope and scope != "text":
+    """A condition node written back as source text, prefixed by the field it matches on."""
+    text = format_condition(cond)
+    if scope and scope != "text" and isinstance(cond, n.MATCH_NODES):
         return f"[{scope}] {text}"
     return text
-
-
-def _paren(cond: Any, weaker: tuple[type, ...]) -> str:
-    text = describe(cond)
-    return f"({text})" if isinstance(cond, weaker) else text
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, datetime):
-        return v.strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(v, str):
-        return v if v.isidentifier() else '"' + v.replace('"', '\\"') + '"'
-    return str(v)
