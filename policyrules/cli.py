@@ -485,10 +485,12 @@ def _status(passed: bool, color: bool) -> str:
               help="How many false positives and negatives to show per policy.")
 @click.option("--at", type=DATETIME, help="Evaluation time for corpus posts (default: each post's created_at, else now).")
 @click.option("-v", "--verbose", is_flag=True, help="Also show sample errors per rule and every passing example.")
+@click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
+              help="Score corpora in parallel, one corpus per worker process (default: every core).")
 @_format_option("text", "json")
 def test_cmd(ruleset: str, corpora: tuple[str, ...], limit: int | None, junit: str | None,
              examples_only: bool, require_corpora: bool, samples: int, at: datetime | None,
-             verbose: bool, fmt: str) -> None:
+             verbose: bool, workers: int | None, fmt: str) -> None:
     """Run the rules' examples, then score labeled corpora against thresholds.
 
     Examples run as if each rule were in enforce mode (a shadow match counts), at the
@@ -521,6 +523,7 @@ def test_cmd(ruleset: str, corpora: tuple[str, ...], limit: int | None, junit: s
                                                thresholds=gthresholds))
     reports: list[tuple[corpus_mod.CorpusReport, list[corpus_mod.ThresholdResult]]] = []
     skipped: list[tuple[str, str]] = []
+    jobs: list[tuple[corpus_mod.CorpusSpec, int | None, int, datetime | None]] = []
     for spec in specs:
         problems.extend(spec.problems)
         if spec.problems:
@@ -532,10 +535,9 @@ def test_cmd(ruleset: str, corpora: tuple[str, ...], limit: int | None, junit: s
             else:
                 skipped.append((spec.name, why))
             continue
-        n = min(x for x in (spec.limit, limit, sys.maxsize) if x is not None)
-        report = corpus_mod.score_corpus(
-            rs, corpus_mod.read_jsonl(spec.path, None if n == sys.maxsize else n), spec.mapping,
-            name=spec.name, path=spec.path, samples=max(samples, 5), at=at)
+        caps = [x for x in (spec.limit, limit) if x is not None]
+        jobs.append((spec, min(caps) if caps else None, max(samples, 5), at))
+    for spec, report in zip((j[0] for j in jobs), _score_all(rs, jobs, workers or _cores()), strict=True):
         reports.append((report, corpus_mod.check_thresholds(report, spec.thresholds)))
     failed_examples = [e for e in examples if not e.passed]
     failed_thresholds = [t for _, ts in reports for t in ts if not t.passed]
@@ -583,9 +585,6 @@ def test_cmd(ruleset: str, corpora: tuple[str, ...], limit: int | None, junit: s
         raise click.exceptions.Exit(1)
 
 
-# --------------------------------------------------------------------------- sweep
-
-
 _WORKER_STATE: dict[str, Any] = {}
 
 
@@ -598,6 +597,48 @@ def _worker_init(blob: bytes, at: datetime | None, full: bool) -> None:
     _WORKER_STATE["ruleset"] = pickle.loads(blob)
     _WORKER_STATE["at"] = at
     _WORKER_STATE["full"] = full
+
+
+def _score_job(job: tuple[corpus_mod.CorpusSpec, int | None, int, datetime | None]) -> corpus_mod.CorpusReport:
+    spec, limit, samples, at = job
+    rs = _WORKER_STATE["ruleset"]
+    return corpus_mod.score_corpus(rs, corpus_mod.read_jsonl(spec.path, limit), spec.mapping,
+                                   name=spec.name, path=spec.path, samples=samples, at=at)
+
+
+def _score_all(rs: Ruleset, jobs: list[tuple[corpus_mod.CorpusSpec, int | None, int, datetime | None]],
+               workers: int) -> list[corpus_mod.CorpusReport]:
+    """Score each corpus; several corpora go to worker processes (one corpus per task)."""
+    workers = min(workers, len(jobs))
+    if workers <= 1:
+        _WORKER_STATE["ruleset"] = rs
+        try:
+            return [_score_job(job) for job in jobs]
+        finally:
+            _WORKER_STATE.clear()
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    blob = pickle.dumps(rs, protocol=pickle.HIGHEST_PROTOCOL)
+    # biggest corpora first, so the slowest one does not start last
+    order = sorted(range(len(jobs)), key=lambda i: -_size(jobs[i][0].path))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_init, initargs=(blob, None, False)) as ex:
+        futures = {i: ex.submit(_score_job, jobs[i]) for i in order}
+        return [futures[i].result() for i in range(len(jobs))]
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+# --------------------------------------------------------------------------- sweep
+
+
+# --------------------------------------------------------------------------- sweep
 
 
 def _worker_chunk(chunk: list[tuple[int, str]]) -> tuple[str, corpus_mod.SweepSummary]:

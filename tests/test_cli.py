@@ -511,3 +511,17 @@ def test_ruleset_helpers_are_real() -> None:
     """The fixture policy compiles with the real library (guards the other tests' premise)."""
     rs = policyrules.compile(POLICY)
     assert [r.name for r in rs.rules] == ["vs_threat", "spam_links", "spam_shadow"]
+
+
+def test_test_workers_agree(ruleset: Path, tmp_path: Path) -> None:
+    """Scoring several corpora in worker processes gives the same report as in-process."""
+    runner = CliRunner()
+    a = _jsonl(tmp_path / "a.jsonl", POSTS)
+    b = _jsonl(tmp_path / "b.jsonl", POSTS[::-1] + POSTS[:2])
+    docs = []
+    for j in ("1", "2"):
+        result = _run(runner, "test", ruleset, "--corpus", a, "--corpus", b, "-j", j, "--format", "json")
+        assert result.exit_code == 0, result.stdout
+        docs.append(json.loads(result.stdout)["corpora"])
+    assert docs[0] == docs[1]
+    assert [c["records"] for c in docs[0]] == [6, 8]
