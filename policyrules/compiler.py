@@ -171,6 +171,7 @@ def _term_spec(tid: int, item: int, term: n.Term, excepts: tuple[int, ...]) -> T
         id=tid, item=item, written=text, view=view_key(term.options),
         wild_left=text.startswith("*"), wild_right=text.endswith("*"),
         substring=term.options.match == "substring", excepts=excepts,
+        typos=term.options.typos == "one" and item >= 0,  # except terms match exactly
     )
 
 

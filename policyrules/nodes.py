@@ -175,6 +175,7 @@ class TermOptions:
     case: str = "insensitive"  # insensitive | sensitive
     normalize: str = "standard"  # none | standard | aggressive
     accents: str = "fold"  # fold | keep
+    typos: str = "none"  # none | one (extension: also match words one edit away)
 
 
 @attrs.frozen

@@ -33,6 +33,7 @@ TERM_OPTIONS = {
     "case": ("insensitive", "sensitive"),
     "normalize": ("none", "standard", "aggressive"),
     "accents": ("fold", "keep"),
+    "typos": ("none", "one"),
 }
 PATTERN_OPTIONS = {"case": ("insensitive", "sensitive"), "text": ("light", "folded", "raw")}
 POLICY_PROPS = ("title", "url", "description", "severity", "action")

@@ -1,0 +1,98 @@
+"""Typo-tolerant matching for lists that opt in with ``(typos: one)``.
+
+A single-word term of at least :data:`MIN_LENGTH` letters also matches a word of the
+``standard`` text at Damerau-Levenshtein distance one: one letter swapped with its
+neighbour (``wmoen``), left out (``womn``), added (``wommen``) or replaced (``wemen``).
+Candidates come from a symmetric-deletion index (SymSpell), so a post costs one dictionary
+lookup per word and per deletion, whatever the number of terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .normalize import is_word_char, word_spans
+
+__all__ = ["MIN_LENGTH", "TypoMatcher", "damerau_at_most_one"]
+
+MIN_LENGTH = 5  # shorter words have too many real neighbours at distance one ("hate"/"have")
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def damerau_at_most_one(a: str, b: str) -> bool:
+    """True when *a* and *b* differ by at most one edit (including one adjacent swap)."""
+    if a == b:
+        return True
+    la, lb = len(a), len(b)
+    if abs(la - lb) > 1:
+        return False
+    if la == lb:
+        diffs = [i for i in range(la) if a[i] != b[i]]
+        if len(diffs) == 1:
+            return True
+        if len(diffs) == 2:
+            i, j = diffs
+            return j == i + 1 and a[i] == b[j] and a[j] == b[i]
+        return False
+    if la > lb:
+        a, b = b, a
+    # b is a with one letter added
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i:] == b[i + 1 :]
+
+
+class TypoMatcher:
+    """Finds words at distance one from single-word terms; picklable."""
+
+    def __init__(self, terms: Sequence[tuple[int, str]]) -> None:
+        self._terms = tuple((int(i), str(t)) for i, t in terms)
+        self._build()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"terms": self._terms}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._terms = state["terms"]
+        self._build()
+
+    def _build(self) -> None:
+        index: dict[str, list[tuple[int, str]]] = {}
+        lengths = [0]
+        for tid, term in self._terms:
+            if len(term) < MIN_LENGTH or not all(is_word_char(c) for c in term):
+                continue
+            lengths.append(len(term))
+            for key in _deletions(term) | {term}:
+                index.setdefault(key, []).append((tid, term))
+        self.index = index
+        self.max_len = max(lengths) + 1
+
+    def __bool__(self) -> bool:
+        return bool(self.index)
+
+    def find(self, standard_text: str) -> list[tuple[int, int, int]]:
+        """(term id, start, end) of each word at distance exactly one from a term."""
+        index = self.index
+        if not index:
+            return []
+        out = []
+        for start, end in word_spans(standard_text):
+            n = end - start
+            if n < MIN_LENGTH - 1 or n > self.max_len:
+                continue
+            word = standard_text[start:end]
+            seen: set[int] = set()
+            for key in _deletions(word) | {word}:
+                for tid, term in index.get(key, ()):
+                    if tid in seen or term == word:
+                        continue
+                    seen.add(tid)
+                    if damerau_at_most_one(word, term):
+                        out.append((tid, start, end))
+        return out
