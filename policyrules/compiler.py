@@ -144,8 +144,8 @@ class _Builder:
                         xs.append(except_ids[key])
                     term_specs.append(_term_spec(next_id, item_id, term, tuple(xs)))
                     next_id += 1
-            key = tuple(scope.split(".")) if scope != "text" else ("text",)
-            scanners.append((scope, key, FieldScanner(term_specs, pattern_specs, self.pattern_timeout)))
+            field_key: tuple[str, ...] = tuple(scope.split("."))
+            scanners.append((scope, field_key, FieldScanner(term_specs, pattern_specs, self.pattern_timeout)))
         triggers: dict[tuple[str, int], list[int]] = {}
         always = []
         for prog in programs:

@@ -92,7 +92,7 @@ class RulesetHandle:
                 return False
             self._stamp = stamp
             self._last_error = None
-            if new.digest == self._ruleset.digest and new.limits == self._ruleset.limits:  # type: ignore[attr-defined]
+            if new.digest == self._ruleset.digest and new.limits == self._ruleset.limits:
                 return False
             self._ruleset = new  # one reference assignment: readers see old or new, never a mix
             self._reloads += 1

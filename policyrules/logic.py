@@ -402,7 +402,7 @@ class FieldCmpOp(Op):
 class FieldInOp(FieldCmpOp):
     __slots__ = ("values",)
 
-    def __init__(self, node: n.FieldIn) -> None:  # type: ignore[override]
+    def __init__(self, node: n.FieldIn) -> None:
         self.node = node
         self.key = node.field.key
         self.values = node.values
@@ -417,7 +417,7 @@ class FieldInOp(FieldCmpOp):
 class FieldTruthyOp(FieldCmpOp):
     __slots__ = ()
 
-    def __init__(self, node: n.FieldTruthy) -> None:  # type: ignore[override]
+    def __init__(self, node: n.FieldTruthy) -> None:
         self.node = node
         self.key = node.field.key
         self.cost = 1

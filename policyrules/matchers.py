@@ -266,8 +266,9 @@ class FieldScanner:
             if vkey == "raw":
                 text = value
             else:
-                text = texts.get(vkey)
-                if text is None:
+                cached = texts.get(vkey)
+                text = cached if cached is not None else ""
+                if cached is None:
                     text = texts[vkey] = nz.normalize(value, view_for(vkey), turkic)
             timeout = self.pattern_timeout
             if budget is not None:
@@ -308,7 +309,7 @@ class FieldScanner:
                 if ascii_value and s < e and text is not None and len(text) == len(value):
                     return s, e
                 m = mapped[vkey] = nz.normalize_mapped(value, view_for(vkey), turkic)
-            return m.to_original(s, e)  # type: ignore[no-any-return]
+            return m.to_original(s, e)
 
         occs: list[Occurrence] = []
         except_occs: dict[int, list[tuple[int, int]]] = {}

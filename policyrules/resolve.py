@@ -236,8 +236,8 @@ class _Resolver:
         self.out.texts[lf.path] = lf.text
         out = []
         line_offsets = [0]
-        for line in lf.text.splitlines(keepends=True):
-            line_offsets.append(line_offsets[-1] + len(line))
+        for raw_line in lf.text.splitlines(keepends=True):
+            line_offsets.append(line_offsets[-1] + len(raw_line))
         for term, line, col in parse_list_file(lf.text):
             start = line_offsets[line - 1] + col - 1
             span = Span(lf.path, start, start + len(term), line, col, line, col + len(term))
@@ -595,7 +595,7 @@ def regex_flags(item: n.PatternItem) -> int:
         flags |= regex.MULTILINE
     if "x" in item.flags:
         flags |= regex.VERBOSE
-    return flags
+    return int(flags)
 
 
 def resolve_modules(modules: Sequence[n.Module], sources: LoadedSources) -> n.ResolvedRuleset:

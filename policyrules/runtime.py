@@ -191,6 +191,15 @@ class Ruleset:
 
     __slots__ = ("_always", "_empty", "_pattern_readers", "_pattern_reads", "_plan", "_rank", "_triggers",
                  "limits", "root")
+    _plan: Plan
+    _always: tuple[int, ...]
+    _triggers: dict[tuple[str, int], tuple[int, ...]]
+    _rank: dict[str, int]
+    _empty: Verdict
+    _pattern_reads: dict[int, frozenset[tuple[str, int]]]
+    _pattern_readers: dict[tuple[str, int], tuple[int, ...]]
+    limits: Limits
+    root: str | None
 
     def __init__(self, plan: Plan, limits: Limits | None = None, root: str | None = None) -> None:
         setattr_ = object.__setattr__
@@ -249,7 +258,7 @@ class Ruleset:
     @property
     def version(self) -> str | None:
         """``version`` from ruleset.toml."""
-        return self._plan.resolved.version  # type: ignore[no-any-return]
+        return self._plan.resolved.version
 
     @property
     def digest(self) -> str:
