@@ -38,13 +38,18 @@ DECISIONS = (
     "overlapping spans are 0 words apart (near: qualifies; before: never, A must end "
     "before B starts in original offsets)",
     "rule(X) is true when X matches (when, not unless, window, lang), whatever its mode",
-    "field order for evidence: 'text', then every field path in a depth-first walk of "
-    "the condition (rule(X) expands to X's when:), list elements by index",
+    "field order for evidence: 'text', then the fields of `has` nodes in a depth-first walk "
+    "of the condition (rule(X) expands to X's when:; comparisons name no evidence field), "
+    "list elements by index",
     "boundaries: the occurrence is neither preceded nor followed by a word character, "
     "whatever its own first/last character is (skipped for unspaced scripts)",
     "a '*' extends over word characters that are not of an unspaced script (possibly none)",
     "patterns: IGNORECASE unless case: sensitive and no i flag, for every text: mode",
-    "distinct counts term texts as written (patterns: the pattern source)",
+    "distinct counts term texts as written (a pattern counts as its source text, so the "
+    "pattern /kill/ and the term 'kill' are one)",
+    "post.lang compared with a value without a subtag compares the primary subtag "
+    "(engine extension: `post.lang == pt` holds for pt-BR); booleans only take == and !=",
+    "a list field with no elements: `has` is false (no element matches)",
 )
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -268,7 +273,7 @@ class _Scope:
 def _item_occurrences(item: Any, scope: _Scope, texts: _Texts) -> list[_Occ]:
     if isinstance(item, n.PatternItem):
         return sorted(
-            _Occ(s, e, item.name, item.pattern, "/" + item.pattern)
+            _Occ(s, e, item.name, item.pattern, item.pattern)
             for s, e in _pattern_spans(item, scope.value, texts)
         )
     if isinstance(item, n.TermItem):
@@ -373,7 +378,7 @@ def _compare(field: n.FieldPath, actual: Any, op: str, wanted: Any) -> bool:
     if actual is _MISSING or actual is None:
         return False
     if isinstance(wanted, bool):
-        if not isinstance(actual, bool):
+        if not isinstance(actual, bool) or op not in ("==", "!="):
             return False
     elif isinstance(wanted, int | float):
         if isinstance(actual, bool) or not isinstance(actual, int | float):
@@ -388,6 +393,8 @@ def _compare(field: n.FieldPath, actual: Any, op: str, wanted: Any) -> bool:
             return False
         if field.key == ("lang",):
             actual, wanted = actual.casefold(), wanted.casefold()
+            if "-" not in wanted:  # `post.lang == pt` holds for pt-BR, as lang scopes do
+                actual = actual.split("-")[0]
     else:
         return False
     try:
@@ -487,12 +494,11 @@ class _Evaluator:
 
 
 def _field_order(cond: Any, rules: Mapping[str, n.ResolvedRule], out: list[str]) -> None:
-    """Field names in the order the condition names them (depth first, rule refs expanded)."""
-    if isinstance(cond, n.FieldHas | n.FieldCmp | n.FieldIn | n.FieldTruthy):
+    """Fields of ``has`` nodes in the order the condition names them (rule refs expanded)."""
+    if isinstance(cond, n.FieldHas):
         if cond.field.name not in out:
             out.append(cond.field.name)
-        if isinstance(cond, n.FieldHas):
-            _field_order(cond.condition, rules, out)
+        _field_order(cond.condition, rules, out)
     elif isinstance(cond, n.And | n.Or):
         for op in cond.operands:
             _field_order(op, rules, out)

@@ -346,7 +346,7 @@ def _match_expr(items: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 
 FIELD_TESTS = (
     "author.followers > 10", "author.followers <= 3", "author.account_age_days < 7",
-    "post.lang in [tr, az]", 'post.lang == "EN"', "post.lang != de", "post.has_media",
+    "post.lang in [tr, az]", 'post.lang == "EN"', "post.lang != de", 'post.lang == "de-AT"', "post.has_media",
     "author.verified", "author.verified == true", "post.is_reply != false",
     "post.created_at >= 2026-11-20", "post.created_at < 2026-11-25T10:00Z",
     "post.author.followers in [0, 1, 2, 12]", "author.name == \"ok\"", "post.missing_field",

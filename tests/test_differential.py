@@ -15,6 +15,7 @@ import pytest
 import reference as ref
 import strategies as S
 from hypothesis import example, given, note, settings
+from hypothesis.control import currently_in_test_context
 
 import policyrules
 from policyrules import nodes as n
@@ -63,23 +64,27 @@ def assert_agrees(rs: policyrules.Ruleset, post: Any, at: datetime | None) -> No
     """The engine's verdict for *post* equals the reference's, evidence spans included."""
     v = rs.evaluate(post, at=at)
     r = ref.evaluate(rs.resolved, post, at=at)
-    note(f"post={post!r} at={at!r}\n{_describe(v, r)}")
-    assert v.incomplete == ()
+    why = f"post={post!r} at={at!r}\n{_describe(v, r)}"
+    if currently_in_test_context():
+        note(why)
+    assert v.incomplete == (), why
     for m in (*v.matches, *v.shadow_matches):
         for e in m.evidence:
-            assert e.text == _field_value(post, e.field)[e.start : e.end], e
-    assert (v.action, v.severity) == (r.action, r.severity)
-    assert [_match_summary(m) for m in v.matches] == [_match_summary(m) for m in r.matches]
+            assert e.text == _field_value(post, e.field)[e.start : e.end], f"{e}\n{why}"
+    assert (v.action, v.severity) == (r.action, r.severity), why
+    assert [_match_summary(m) for m in v.matches] == [_match_summary(m) for m in r.matches], why
     assert [_match_summary(m) for m in v.shadow_matches] == [
         _match_summary(m) for m in r.shadow_matches
-    ]
+    ], why
     for mv, mr in zip((*v.matches, *v.shadow_matches), (*r.matches, *r.shadow_matches),
                       strict=True):
         got = [_ev_tuple(e) for e in mv.evidence]
         want = [_ev_tuple(e) for e in mr.evidence]
-        assert sorted(got) == sorted(want), f"evidence of {mv.rule}"
+        assert sorted(got) == sorted(want), f"evidence of {mv.rule}\n{why}"
         # §4 fixes the order by field, then start; ties may come in any order.
-        assert [(e[0], e[3]) for e in got] == [(e[0], e[3]) for e in want], f"order in {mv.rule}"
+        assert [(e[0], e[3]) for e in got] == [(e[0], e[3]) for e in want], (
+            f"evidence order of {mv.rule}\n{why}"
+        )
 
 
 def _compile(source: str) -> policyrules.Ruleset:
@@ -156,6 +161,92 @@ class TestReference:
         verdict = ref.evaluate(_rs(helper, rule, lists=(a, b)), "kill kill")
         assert verdict.action == "remove"
         assert [(m.rule, [e.start for e in m.evidence]) for m in verdict.matches] == [("r", [0, 5])]
+
+
+# --------------------------------------------------------------------------- pinned cases
+
+_P = 'policy p { title: "P" action: remove }\n'
+
+#: Cases the random search found, or that sit on a line language.md draws; each must agree.
+KNOWN_CASES = [
+    pytest.param(
+        'terms t0 = ["kill"]\nrule r { policy: p when: not (post.hashtags has count(t0) < 3) }',
+        {"text": "x", "hashtags": []},
+        id="empty-list-field-has-is-false",  # §6: a list field matches when an element does
+    ),
+    pytest.param(
+        'terms t0 = ["kill"]\nrule r { policy: p when: not (author.bio has count(t0) >= 0) }',
+        "x",
+        id="missing-field-has-is-false",
+    ),
+    pytest.param(
+        'terms t0 = ["murder*", "*hate"]\nrule r { policy: p when: any(t0) }',
+        "murderฆ่า and 殺hate",
+        id="wildcard-stops-at-unspaced-script",  # §4: each Thai/Han character is a word
+    ),
+    pytest.param(
+        'rule r { policy: p when: (any(["a"]) and any(["b"])) or any(["c"]) }',
+        "a c",
+        id="no-evidence-from-a-false-and",
+    ),
+    pytest.param(
+        'rule r { policy: p when: near(["kill you"], ["you"], 0) }\n'
+        'rule s { policy: p when: before(["shoot"], ["you"], 3) and not near(["shoot"], ["you"], 2) }',
+        "kill you. i will shoot all of you",
+        id="near-overlap-and-word-distance",
+    ),
+    pytest.param(
+        'rule h { policy: p action: none lang: tr when: any(["a"]) unless: any(["b"]) }\n'
+        "rule r { policy: p when: rule(h) }",
+        {"text": "a", "lang": "TR-tr"},
+        id="rule-ref-carries-evidence",
+    ),
+    pytest.param(
+        'terms k = ["kill"]\nrule r { policy: p when: post.hashtags has any(k) or '
+        "author.name has any(k) or author.bio has k or any(k) }",
+        {"text": "kill", "author": {"name": "kill", "bio": "kill"}, "hashtags": ["kill", "a kill"]},
+        id="evidence-field-order",
+    ),
+    pytest.param(
+        'rule r { policy: p when: any(["#freemoney", "kill!", "ok", "l\'homme", "殺す"]) }',
+        "a#freemoney kill!x kill!! ok\u0301 L\u2019HOMME 彼を殺すと",
+        id="boundaries",
+    ),
+    pytest.param(
+        'terms t = ["istanbul", "sık", "mörder", "straße", "año"]\nrule r { policy: p when: any(t) }',
+        {"text": "ISTANBUL İSTANBUL SIK moerder STRASSE ano año", "lang": "tr"},
+        id="turkic-umlaut-eszett-enye",
+    ),
+    pytest.param(
+        'pattern q (text: raw) = /KILL/\npattern q2 (text: folded) = /strasse/\n'
+        "pattern q3 (text: light, case: sensitive) = /Kill/\n"
+        "rule r { policy: p when: any(q, q2, q3) }",
+        "Kill Stra\u00dfe \uff2b\uff29\uff2c\uff2c",
+        id="pattern-text-modes",
+    ),
+    pytest.param(
+        'rule r { policy: p active: 2026-11-20 .. 2026-12-01T18:00Z when: any(["a"]) }',
+        {"text": "a", "created_at": "2026-12-01T19:00:00+02:00"},
+        id="created-at-with-offset-inside-window",
+    ),
+]
+
+
+class TestKnownCases:
+    """Pinned disagreements and boundary cases: the engine must agree with the reference."""
+
+    @pytest.mark.parametrize(("source", "post"), KNOWN_CASES)
+    def test_agrees(self, source: str, post: Any) -> None:
+        """The engine's verdict and evidence equal the reference's on a pinned case."""
+        assert_agrees(policyrules.compile(_P + source), post, None)
+
+    def test_own_term_is_not_suppressed_by_a_referenced_lists_except(self) -> None:
+        """§2: a referenced list's except suppresses only its own terms, not the same word listed directly."""
+        rs = policyrules.compile(
+            _P + 'terms t0 = ["you"] except ["kill you"]\nterms t1 = t0 + ["you"]\n'
+            "rule r { policy: p when: any(t1) }"
+        )
+        assert [e.text for m in rs.evaluate("kill you").matches for e in m.evidence] == ["you"]
 
 
 # --------------------------------------------------------------------------- engine vs reference
