@@ -1,8 +1,9 @@
 """Typo-tolerant matching for lists that opt in with ``(typos: one)``.
 
 A single-word term of at least :data:`MIN_LENGTH` letters also matches a word of the
-``standard`` text at Damerau-Levenshtein distance one: one letter swapped with its
-neighbour (``wmoen``), left out (``womn``), added (``wommen``) or replaced (``wemen``).
+``standard`` text one slip away: two neighbouring letters swapped (``wmoen``), one letter
+left out (``womn``) or one added (``wommen``). A replaced letter is NOT a typo here: it
+turns too many real words into each other (``artistas``/``autistas``, ``blocks``/``blacks``).
 Candidates come from a symmetric-deletion index (SymSpell), so a post costs one dictionary
 lookup per word and per deletion, whatever the number of terms.
 """
@@ -23,8 +24,11 @@ def _deletions(word: str) -> set[str]:
     return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
 
-def damerau_at_most_one(a: str, b: str) -> bool:
-    """True when *a* and *b* differ by at most one edit (including one adjacent swap)."""
+def damerau_at_most_one(a: str, b: str, *, substitution: bool = True) -> bool:
+    """True when *a* and *b* differ by at most one edit (including one adjacent swap).
+
+    With ``substitution=False`` a replaced letter does not count as one edit.
+    """
     if a == b:
         return True
     la, lb = len(a), len(b)
@@ -33,7 +37,7 @@ def damerau_at_most_one(a: str, b: str) -> bool:
     if la == lb:
         diffs = [i for i in range(la) if a[i] != b[i]]
         if len(diffs) == 1:
-            return True
+            return substitution
         if len(diffs) == 2:
             i, j = diffs
             return j == i + 1 and a[i] == b[j] and a[j] == b[i]
@@ -93,6 +97,6 @@ class TypoMatcher:
                     if tid in seen or term == word:
                         continue
                     seen.add(tid)
-                    if damerau_at_most_one(word, term):
+                    if damerau_at_most_one(word, term, substitution=False):
                         out.append((tid, start, end))
         return out
