@@ -36,7 +36,8 @@ DECISIONS = (
     "evidence flows only through TRUE and/or nodes (a true leaf under a false 'and' adds none)",
     "an occurrence may pair with any occurrence of the other item in near/before; "
     "overlapping spans are 0 words apart (near: qualifies; before: never, A must end "
-    "before B starts in original offsets)",
+    "before B starts in original offsets); an occurrence covering no word sits just before "
+    "the next word (engine choice, the spec is silent)",
     "rule(X) is true when X matches (when, not unless, window, lang), whatever its mode",
     "field order for evidence: 'text', then the fields of `has` nodes in a depth-first walk "
     "of the condition (rule(X) expands to X's when:; comparisons name no evidence field), "
@@ -201,10 +202,20 @@ def _raw_term_spans(term: n.Term, value: str, texts: _Texts) -> set[tuple[int, i
 
 
 def _aggressive_spans(term: n.Term, core: str, value: str, texts: _Texts) -> set[tuple[int, int]]:
-    """Aggressive matching is tested elsewhere: delegate to the library's matcher."""
-    nz = _nz()
-    matcher = nz.AggressiveMatcher([term.text])
-    return {(int(o[1]), int(o[2])) for o in matcher.find(value, texts.turkic)}
+    """Aggressive matching is tested on its own (tests/test_evasion.py): delegate to it.
+
+    What stays naive here is everything around it: the standard text it runs on, the map
+    back to the original, excepts, conditions and evidence.
+    """
+    from policyrules.evasion import AggressiveMatcher
+
+    std = texts.mapped(value, _std_view())
+    matcher = AggressiveMatcher([(0, term.text, term.options.match)])
+    out = set()
+    for _tid, s, e, _steps in matcher.find(std.text, texts.turkic):
+        os_, oe = std.to_original(s, e)
+        out.add((int(os_), int(oe)))
+    return out
 
 
 def term_spans(term: n.Term, value: str, turkic: bool = False) -> list[tuple[int, int]]:
@@ -295,19 +306,23 @@ def _evidence(scope: _Scope, occs: Iterable[_Occ]) -> set[RefEvidence]:
 # --------------------------------------------------------------------------- word distance
 
 
-def _word_range(scope: _Scope, occ: _Occ, texts: _Texts) -> tuple[int, int] | None:
-    """First and last word numbers the occurrence covers (§4), or None when it covers none."""
+def _word_range(scope: _Scope, occ: _Occ, texts: _Texts) -> tuple[int, int]:
+    """First and last word numbers the occurrence covers (§4).
+
+    An occurrence that covers no word (``#`` alone once tatweel is removed) sits just before
+    the next word: (k, k) where k words end at or before its start.
+    """
     std = texts.mapped(scope.value, _std_view())
-    words = _nz().word_spans(std.text)
     covered = []
-    for number, (ws, we) in enumerate(words):
-        for i in range(ws, we):
-            os_, oe = std.to_original(i, i + 1)
-            if os_ < occ.end and oe > occ.start:
-                covered.append(number)
-                break
+    before = 0
+    for number, (ws, we) in enumerate(_nz().word_spans(std.text)):
+        chars = [std.to_original(i, i + 1) for i in range(ws, we)]
+        if any(os_ < occ.end and oe > occ.start for os_, oe in chars):
+            covered.append(number)
+        if max(oe for _, oe in chars) <= occ.start:
+            before += 1
     if not covered:
-        return None
+        return before, before
     return min(covered), max(covered)
 
 
@@ -318,12 +333,8 @@ def _pairs(
     out: set[_Occ] = set()
     for a in left:
         ra = _word_range(scope, a, texts)
-        if ra is None:
-            continue
         for b in right:
             rb = _word_range(scope, b, texts)
-            if rb is None:
-                continue
             overlap = a.start < b.end and b.start < a.end
             if ordered:
                 if not a.end <= b.start:
@@ -335,7 +346,7 @@ def _pairs(
                 dist = rb[0] - ra[1]
             else:
                 dist = ra[0] - rb[1]
-            if dist <= limit:
+            if max(dist, 0) <= limit:
                 out.add(a)
                 out.add(b)
     return out

@@ -69,7 +69,9 @@ def _fullwidth(word: str) -> str:
 
 
 _HOW = ("same", "same", "upper", "title", "invisible", "mark", "fullwidth", "turkic", "umlaut",
-        "apostrophe", "nfd", "arabic", "suffix")
+        "apostrophe", "nfd", "arabic", "suffix", "leet", "spaced", "repeat", "confusable")
+_LEET = str.maketrans({"a": "@", "e": "3", "i": "1", "o": "0", "s": "$", "t": "7", "l": "|"})
+_CONFUSABLE = str.maketrans({"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "y": "у"})
 _MARKS = ("\u0301", "\u0308", "\u0327", "\u0303")
 _ARABIC_MARKS = ("\u064e", "\u0640", "\u0651", "\u0670")
 _SUFFIXES = ("s", "ed", "ing", "x", "1", "_", "'s", "’s")
@@ -102,6 +104,15 @@ def _disguise(draw: st.DrawFn, word: str) -> str:
         return draw(st.sampled_from(_ARABIC_MARKS)).join(word)
     if how == "suffix":
         return word + draw(st.sampled_from(_SUFFIXES))
+    if how == "leet":
+        return word.translate(_LEET)
+    if how == "spaced":
+        return draw(st.sampled_from((".", " ", "-", "_", "*", ". "))).join(word)
+    if how == "repeat" and word:
+        i = draw(st.integers(0, len(word) - 1))
+        return word[:i] + word[i] * draw(st.integers(2, 4)) + word[i + 1 :]
+    if how == "confusable":
+        return word.translate(_CONFUSABLE)
     return word
 
 
@@ -244,6 +255,13 @@ PATTERNS = (
     (r"stra(?:ss|ß)e", "i"),
     (r"#\w+", ""),
     (r"you\b", "m"),
+    (r"café", ""),
+    (r"straße", "i"),
+    (r"İstanbul", ""),
+    (r"ﬁne|½", ""),
+    (r"don[’']t", ""),
+    (r"[\u200b\u00ad]", ""),
+    (r"^\w+", "m"),
 )
 OPS = (">=", ">", "<=", "<", "==", "!=")
 ACTIONS = ("none", "log", "label", "limit_visibility", "restrict_replies", "remove", "suspend")
@@ -264,7 +282,7 @@ _ONE_IN_3 = st.integers(0, 2).map(lambda i: i == 0)
 _TERM_OPTIONS = (
     ("match", st.sampled_from(("word", "substring"))),
     ("case", st.sampled_from(("insensitive", "sensitive"))),
-    ("normalize", st.sampled_from(("none", "standard"))),
+    ("normalize", st.sampled_from(("none", "standard", "aggressive"))),
     ("accents", st.sampled_from(("fold", "keep"))),
 )
 _PATTERN_OPTIONS = (
