@@ -10,6 +10,9 @@ against the fast path (falling back to coarser chunks), so the two never disagre
 
 from __future__ import annotations
 
+import _codecs
+import codecs
+import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -35,7 +38,7 @@ __all__ = [
 ]
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class View:
     """A normalization view: which steps a text (or a term) goes through before matching."""
 
@@ -83,6 +86,9 @@ _HARAKAT = (
     (0x06DF, 0x06E4), (0x06E7, 0x06E8), (0x06EA, 0x06ED), (0x08D3, 0x08E1),
     (0x08E3, 0x08FF), (0x0640, 0x0640),
 )  # fmt: skip
+
+# Hangul medial vowels and final consonants: they compose with the syllable before them.
+_HANGUL_VT = ((0x1160, 0x11FF), (0xD7B0, 0xD7FF))
 
 _ARABIC_MAP = {
     "\u0623": "\u0627",  # أ -> ا
@@ -224,19 +230,231 @@ def _core(text: str, view: View, turkic: bool) -> str:
     return unicodedata.normalize("NFC", text)
 
 
-# Per-word caches for non-ASCII posts. The pipeline is decomposable at U+0020 (no step looks
-# across a space), and words repeat heavily across posts, so the fast path splits on spaces
-# and normalizes each distinct word once. Each cache is cleared when it grows past its cap.
+# Fast path for non-ASCII posts: a charmap codec. Almost every post of a language uses a few
+# dozen non-ASCII characters, and for most of them ("ş", "é", "ß", "ة", "’", ZWJ, harakat)
+# the pipeline is context-free: the text's result is the concatenation of each character's
+# result. ``_Alphabet`` gives ASCII + up to 127 such characters one byte each, so a post is
+# ``charmap_encode`` -> ``bytes.translate`` (the per-character result) -> ``charmap_decode``,
+# three C calls. Characters outside the alphabet (emoji, other scripts) are encoded as a
+# placeholder byte by an error handler; their maximal runs are normalized through a cached
+# per-view table and put back. A run that could merge with the character before it (it starts
+# with a mark, an invisible character...) sends the post down the per-word path.
 _CACHE_CAP = 1 << 17
 _CACHE_MAX_WORD = 64
-_caches: dict[tuple[str, bool, bool, bool], dict[str, str]] = {}
+# Starters (ccc 0) that are the second half of a canonical composition (Unicode 14, from
+# unicodedata.decomposition; tests/test_normalize.py recomputes the list): they can merge with
+# the character before them, like the Hangul vowels and trailing consonants.
+_SECOND_STARTERS = frozenset(
+    map(chr, (
+        0x09BE, 0x09D7, 0x0B3E, 0x0B56, 0x0B57, 0x0BBE, 0x0BD7, 0x0CC2, 0x0CD5, 0x0CD6,
+        0x0D3E, 0x0D57, 0x0DCF, 0x0DDF, 0x0FB5, 0x0FB7, 0x102E, 0x1B35, 0x11127, 0x1133E,
+        0x11357, 0x114B0, 0x114BA, 0x114BD, 0x115AF, 0x11930,
+    ))
+)  # fmt: skip
+# The only marks an alphabet may hold: Arabic harakat that every standard view removes and
+# that compose with nothing (U+0653-0655 do compose: ا + U+0654 is أ).
+_ALPHABET_MARKS = frozenset(map(chr, range(0x064B, 0x0653)))
+_PLACEHOLDER_BYTE = 0xFF
+_PLACEHOLDER = "\uffff"
+_ERRORS = "policyrules.placeholder"
+
+
+def _placeholder(exc: UnicodeError) -> tuple[bytes, int]:
+    """Codec error handler: one placeholder byte for a run of characters outside the alphabet."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    return bytes((_PLACEHOLDER_BYTE,)), exc.end
+
+
+codecs.register_error(_ERRORS, _placeholder)
+
+
+def _stable_starter(ch: str) -> bool:
+    """Nothing before ``ch`` can merge with it: not a mark, not removed, composes with nothing."""
+    cp = ord(ch)
+    if unicodedata.combining(ch) or unicodedata.category(ch)[0] == "M":
+        return False
+    if _is_invisible(cp) or _in(cp, _HARAKAT) or _in(cp, _HANGUL_VT):
+        return False
+    return ch not in _SECOND_STARTERS
+
+
+def _stages(ch: str, view: View, turkic: bool) -> tuple[str, ...]:
+    """What ``ch`` alone becomes at each step that may merge it with its neighbours."""
+    nfkc = unicodedata.normalize("NFKC", ch)
+    return (unicodedata.normalize("NFKD", ch), nfkc, nfkc.casefold(), _core(ch, view, turkic))
+
+
+@lru_cache(maxsize=65536)
+def _safe_start(ch: str, view: View, turkic: bool) -> bool:
+    """Can a run starting with ``ch`` be normalized apart from the character before it?"""
+    if not _stable_starter(ch):
+        return False
+    return all(stage and _stable_starter(stage[0]) for stage in _stages(ch, view, turkic))
+
+
+def _context_free(ch: str, view: View, turkic: bool) -> bool:
+    """In a text made of context-free characters only, each one is normalized on its own."""
+    if ch.isascii():
+        return True
+    cp = ord(ch)
+    if ch in _ALPHABET_MARKS:
+        return _core(ch, view, turkic) == ""
+    if _is_invisible(cp):
+        return True  # removed before anything else looks at it
+    if not _stable_starter(ch) and not _in(cp, _HARAKAT):
+        return False
+    return all(not stage or _stable_starter(stage[0]) for stage in _stages(ch, view, turkic))
+
+
+class _RunTable(dict[str, "str | None"]):
+    """Run outside the alphabet -> its normalized form, or None when it cannot be cut off."""
+
+    def __init__(self, view: View, turkic: bool) -> None:
+        super().__init__()
+        self._view = view
+        self._turkic = turkic
+
+    def __missing__(self, run: str) -> str | None:
+        view, turkic = self._view, self._turkic
+        value = _core(run, view, turkic) if _safe_start(run[0], view, turkic) else None
+        if len(run) <= _CACHE_MAX_WORD:
+            if len(self) >= _CACHE_CAP:
+                self.clear()
+            self[run] = value
+        return value
+
+
+_LATIN_CANDIDATES = "".join(map(chr, range(0xA0, 0x100))) + (
+    "ışğİŞĞ’‘“”„…–—•€‼⁉™♥❤♀♂✌☺☹✅❌✔✨\ufe0f\u200d\u200b\u200c\u200e\u200fłŁœŒčšžřćőűąężśńāēīūČŠŽ"
+)
+_ARABIC_CANDIDATES = (
+    "".join(map(chr, range(0x0621, 0x063B)))
+    + "".join(map(chr, range(0x0640, 0x0653)))
+    + "".join(map(chr, range(0x0660, 0x066E)))
+    + "".join(map(chr, range(0x06F0, 0x06FA)))
+    + "\u060c\u061b\u061f\u0671\u067e\u0686\u0698\u06a9\u06af\u06cc\u06c1\u06d2\u06c0"
+    + "\u00a0\u00ab\u00bb…“”‘’–—•\u200c\u200d\u200e\u200f\ufe0fıİ❤♥"
+)
+
+
+class _Alphabet:
+    """ASCII + up to 127 context-free characters as a charmap codec, for one view."""
+
+    __slots__ = ("decoding", "delete", "encoding", "multi", "outside", "table")
+
+    def __init__(self, candidates: str, view: View, turkic: bool) -> None:
+        members = [chr(i) for i in range(128)]
+        members += [
+            c for c in dict.fromkeys(candidates)
+            if not c.isascii() and c != _PLACEHOLDER and _context_free(c, view, turkic)
+        ]  # fmt: skip
+        results = {c: _core(c, view, turkic) for c in members}
+        while True:  # keep the characters whose result the codec can write
+            index = {c: i for i, c in enumerate(members[:255])}
+            keep = [
+                c for c in members[:255]
+                if (len(results[c]) <= 1 and (not results[c] or results[c] in index))
+                or all(x in index and results[x] == x for x in results[c])
+            ]  # fmt: skip
+            if keep == members[:255]:
+                break
+            if len(keep) < 128 or keep[:128] != members[:128]:
+                raise ValueError("ASCII is not representable")
+            members = keep
+        members = members[:255]
+        self.decoding = "".join(members) + "\ufffe" * (255 - len(members)) + _PLACEHOLDER
+        self.encoding = _codecs.charmap_build(self.decoding)
+        table = bytearray(range(256))
+        delete = bytearray()
+        self.multi: list[tuple[str, str]] = []
+        for c, i in index.items():
+            out = results[c]
+            if out == "":
+                delete.append(i)
+            elif len(out) == 1:
+                table[i] = index[out]
+            elif out != c:
+                self.multi.append((c, out))
+        # Whitespace to U+0020 here, so that the caller only has to fold runs of spaces.
+        for i in b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f":
+            if table[i] == i:
+                table[i] = 0x20
+        self.table = bytes(table)
+        self.delete = bytes(delete)
+        escaped = "".join(re.escape(c) for c in members[128:])
+        self.outside = re.compile("[^\\x00-\\x7f" + escaped + "]+").findall
+
+    def __call__(self, text: str, view: View, turkic: bool) -> str | None:
+        """The normalized text (whitespace folded), or None to take the slow path."""
+        if _PLACEHOLDER in text:
+            return None
+        for c, expansion in self.multi:
+            if c in text:
+                text = text.replace(c, expansion)
+        encoded = _codecs.charmap_encode(text, _ERRORS, self.encoding)[0]
+        result: str = _codecs.charmap_decode(
+            encoded.translate(self.table, self.delete), "strict", self.decoding
+        )[0]
+        if _PLACEHOLDER_BYTE not in encoded:
+            return _fold_ws(result) if "  " in result else result
+        table = _run_tables.get((view, turkic))
+        if table is None:
+            table = _run_tables.setdefault((view, turkic), _RunTable(view, turkic))
+        runs = list(map(table.__getitem__, self.outside(text)))
+        pieces = result.split(_PLACEHOLDER)
+        if None in runs or len(pieces) != len(runs) + 1:
+            return None
+        joined = [pieces[0]]
+        for run, piece in zip(runs, pieces[1:], strict=True):
+            joined.append(run)  # type: ignore[arg-type]
+            joined.append(piece)
+        out = "".join(joined)
+        return _fold_ws(out) if "  " in out or not out.isprintable() else out
+
+
+_alphabets: dict[tuple[View, bool, bool], _Alphabet | None] = {}
+_run_tables: dict[tuple[View, bool], _RunTable] = {}
+_word_caches: dict[tuple[View, bool], dict[str, str]] = {}
+
+
+def _alphabet(view: View, turkic: bool, arabic: bool) -> _Alphabet | None:
+    key = (view, turkic, arabic)
+    if key not in _alphabets:
+        try:
+            alpha: _Alphabet | None = _Alphabet(
+                _ARABIC_CANDIDATES if arabic else _LATIN_CANDIDATES, view, turkic
+            )
+        except ValueError:
+            alpha = None
+        _alphabets[key] = alpha
+    return _alphabets[key]
+
+
+def _non_ascii(text: str, view: View, turkic: bool) -> str:
+    """A non-ASCII text through ``light`` or ``standard``, whitespace folded."""
+    key = (view, turkic, "\u0627" in text or "\u0644" in text)
+    alpha = _alphabets[key] if key in _alphabets else _alphabet(*key)
+    if alpha is not None:
+        out = alpha(text, view, turkic)
+        if out is not None:
+            return out
+    return _fold_ws_if_needed(_by_words(text, view, turkic))
+
+
+def _fold_ws_if_needed(out: str) -> str:
+    # isprintable() is False for every whitespace character but U+0020 (all are Cc or Z*).
+    if "  " in out or not out.isprintable():
+        return _fold_ws(out)
+    return out
 
 
 def _by_words(text: str, view: View, turkic: bool) -> str:
-    key = (view.kind, view.casefold, view.fold_accents, turkic)
-    cache = _caches.get(key)
+    """Split at spaces (no step looks across U+0020) and normalize each distinct word once."""
+    key = (view, turkic)
+    cache = _word_caches.get(key)
     if cache is None:
-        cache = _caches.setdefault(key, {})
+        cache = _word_caches.setdefault(key, {})
     words = text.split(" ")
     out = list(map(cache.get, words))
     if None in out:
@@ -251,6 +469,14 @@ def _by_words(text: str, view: View, turkic: bool) -> str:
     return " ".join(out)  # type: ignore[arg-type]
 
 
+def _normalize_reference(text: str, view: View, turkic: bool = False) -> str:
+    """The whole pipeline on the whole text, without any splitting: the slow reference that
+    the fast path is tested against (tests/test_normalize.py)."""
+    if view.kind == "raw":
+        return text
+    return _fold_ws(_core(text, view, turkic))
+
+
 def normalize(text: str, view: View, turkic: bool = False) -> str:
     """Normalize ``text`` for ``view`` (fast path, no offsets).
 
@@ -263,21 +489,23 @@ def normalize(text: str, view: View, turkic: bool = False) -> str:
     'ısık'
     """
     kind = view.kind
-    if kind == "raw":
-        return text
-    if kind == "none":
-        out = _casefold(text, turkic) if view.casefold else text
-    elif text.isascii():
+    if text.isascii():
+        if kind == "raw":
+            return text
         out = text
-        if kind == "standard":
+        if kind != "light":
             if view.casefold:
                 if turkic and "I" in out:
                     out = out.replace("I", "ı")
                 out = out.lower()
-            if "`" in out:
+            if kind == "standard" and "`" in out:
                 out = out.replace("`", "'")
+    elif kind == "raw":
+        return text
+    elif kind == "none":
+        out = _casefold(text, turkic) if view.casefold else text
     else:
-        out = _by_words(text, view, turkic)
+        return _non_ascii(text, view, turkic)
     # isprintable() is False for every whitespace character but U+0020 (all are Cc or Z*).
     if "  " in out or not out.isprintable():
         return _fold_ws(out)
@@ -327,9 +555,6 @@ class Mapped:
         else:
             pos = 0
         return pos, pos
-
-
-_HANGUL_VT = ((0x1160, 0x11FF), (0xD7B0, 0xD7FF))
 
 
 @lru_cache(maxsize=65536)

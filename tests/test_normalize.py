@@ -11,12 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from policyrules.normalize import (
+    _ALPHABET_MARKS,
+    _SECOND_STARTERS,
     LIGHT,
     NONE,
     RAW,
     STANDARD,
     Mapped,
     View,
+    _normalize_reference,
     boundary_ok,
     is_unspaced,
     is_word_char,
@@ -487,3 +490,66 @@ class TestProperties:
             assert prev <= s < e
             assert all(is_word_char(c) for c in text[s:e])
             prev = e
+
+
+# Texts that stress the fast path's cut points: alphabet characters next to marks, invisible
+# characters, characters outside every alphabet (emoji, Cyrillic, Hangul jamo, Tamil vowel
+# signs) and the multi-character results (ß, …, ™).
+_CUTS = list(
+    "aeiIİınN <=>`'’ \t\u00a0şŞğçöüÖÜäßÆæœ…™‼ØøłñÑéÉ\u0301\u0303\u0307\u0308\u0327\u0338"
+    "\u200b\u200c\u200d\ufe0f\u00ad\u0640اأإآلیىةکـَُِّْٰ\u0653\u0654\u0655٣۴"
+    "😂🏻\U0001f1f9\U0001f1f7ㅋ가\u1100\u1161\u11a8ｶﾞ\uff9e\u0bc6\u0bbe\u0b47\u0b3eщЁ\uffff\x85"
+)
+CUT_TEXT = st.one_of(
+    st.text(alphabet=st.sampled_from(_CUTS), max_size=40),
+    st.lists(st.one_of(st.sampled_from(_CUTS), st.characters()), max_size=40).map("".join),
+)
+
+
+class TestFastPath:
+    """The fast path (charmap alphabets + cached runs) against the unsplit pipeline."""
+
+    @settings(max_examples=1500, suppress_health_check=list(HealthCheck), deadline=None)
+    @given(
+        st.one_of(CUT_TEXT, TEXT),
+        st.sampled_from([STANDARD, KEEP, SENSITIVE, LIGHT, View("standard", False, False)]),
+        st.booleans(),
+    )
+    def test_equals_reference(self, text: str, view: View, turkic: bool) -> None:
+        """normalize(t) equals the whole pipeline run on the whole text."""
+        assert normalize(text, view, turkic) == _normalize_reference(text, view, turkic)
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "IŞIK ılık İSTANBUL ağaç 😂😂 çok güzel…",
+            "Straße Ærger über „Mörder“ 👍🏻 Œuvre™",
+            "قَتَلَ قـــتل أحمد على ي\u0654 ا\u0653 😡 كلبة",
+            "e\u0301 e\u200b\u0301 <\u0338 a\u0640\u0301 ﹱ\u0301 k\u200dill",
+        ],
+        ids=["tr", "de", "ar", "cuts"],
+    )
+    def test_known_cuts(self, text: str) -> None:
+        """Hand-picked cut points agree with the reference in every view."""
+        for view in (STANDARD, KEEP, SENSITIVE, LIGHT):
+            for turkic in (False, True):
+                assert normalize(text, view, turkic) == _normalize_reference(text, view, turkic)
+
+    def test_second_starters(self) -> None:
+        """The hard-coded list of composing starters is what unicodedata says."""
+        import unicodedata
+
+        found = set()
+        for cp in range(0x110000):
+            d = unicodedata.decomposition(chr(cp))
+            if d and not d.startswith("<") and len(d.split()) == 2:
+                second = chr(int(d.split()[1], 16))
+                if unicodedata.combining(second) == 0:
+                    found.add(second)
+        assert found == set(_SECOND_STARTERS)
+        marks = {
+            chr(int(d.split()[1], 16))
+            for d in map(unicodedata.decomposition, map(chr, range(0x110000)))
+            if d and not d.startswith("<") and len(d.split()) == 2
+        }
+        assert not marks & _ALPHABET_MARKS
