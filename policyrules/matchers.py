@@ -212,12 +212,13 @@ class FieldScanner:
         terms = self.terms
         boundary_ok = nz.boundary_ok
         is_word = nz.is_word_char
+        turkic_gates: set[int] = set()  # gates seen on the Turkic-folded text (used if it is the same)
         for key, va in self.automata:
             text = nz.normalize(value, va.view, turkic)
             texts[key] = text
             for end_idx, (klen, first, last, tids, pids) in va.automaton.iter(text):
-                if pids and not turkic:
-                    gates.update(pids)
+                if pids:
+                    (turkic_gates if turkic else gates).update(pids)
                 if not tids:
                     continue
                 start = end_idx - klen + 1
@@ -238,13 +239,16 @@ class FieldScanner:
                             e += 1
                     found.append((tid, s, e, key, ()))
         if turkic and self.gated:
-            text = nz.normalize(value, nz.STANDARD, False)
-            for key, va in self.automata:
-                if key != STANDARD_KEY:
-                    continue
-                for _end_idx, (_klen, _f, _l, _tids, pids) in va.automaton.iter(text):
-                    if pids:
-                        gates.update(pids)
+            # Gates come from the default-folded text; when it equals the Turkic-folded one
+            # (no I/İ, the usual case), the first pass already saw every atom: no second scan.
+            if value.isascii() and "I" not in value:
+                text = texts[STANDARD_KEY]
+            else:
+                text = nz.normalize(value, nz.STANDARD, False)
+            if text == texts[STANDARD_KEY]:
+                gates.update(turkic_gates)
+            else:
+                self._gates_of(text, gates)
         if self.aggressive is not None:
             std = texts.get(STANDARD_KEY)
             if std is None:
@@ -289,6 +293,15 @@ class FieldScanner:
         if not found and not pattern_hits:
             return _EMPTY if not incomplete else ScanResult({}, tuple(incomplete), tuple(timed_out))
         return ScanResult(self._map(value, label, turkic, found, pattern_hits, texts), tuple(incomplete), tuple(timed_out))
+
+    def _gates_of(self, text: str, gates: set[int]) -> None:
+        """Add the patterns whose atoms occur in *text* (a default-folded standard text)."""
+        for key, va in self.automata:
+            if key != STANDARD_KEY:
+                continue
+            for _end_idx, (_klen, _f, _l, _tids, pids) in va.automaton.iter(text):
+                if pids:
+                    gates.update(pids)
 
     def _map(self, value: str, label: str, turkic: bool,
              found: list[tuple[int, int, int, str, tuple[str, ...]]],
