@@ -323,11 +323,11 @@ class AggressiveMatcher:
                 start, end = m.span()
                 if start == end:
                     continue
-                if term.left_wild:
-                    while start > 0 and is_word_char(text[start - 1]):
+                if term.left_wild:  # the rest of the word; each unspaced-script char is a word
+                    while start > 0 and is_word_char(text[start - 1]) and not is_unspaced(text[start - 1]):
                         start -= 1
                 if term.right_wild:
-                    while end < len(text) and is_word_char(text[end]):
+                    while end < len(text) and is_word_char(text[end]) and not is_unspaced(text[end]):
                         end += 1
                 if term.mode != "substring" and not boundary_ok(
                     text, start, end, term.first, term.last,

@@ -453,31 +453,74 @@ class RuleRefOp(Op):
 
 
 class HasOp(Op):
-    """``FIELD has M``: false when the field is missing or not text (language.md §4)."""
+    """``FIELD has M``: M on a text field; on a list field, M on each element (any may hold).
 
-    __slots__ = ("child", "key")
+    False when the field is missing, empty or not text (language.md §4, §6).
+    """
+
+    __slots__ = ("child", "key", "scope")
 
     def __init__(self, node: n.FieldHas, child: Op) -> None:
         self.node = node
         self.key = node.field.key
+        self.scope = node.field.name
         self.child = child
         self.cost = child.cost
 
-    def value(self, ctx: Context) -> bool:
+    def _elements(self, ctx: Context) -> int:
+        """-1 for a text field, the element count for a list of strings, 0 otherwise."""
         v = field_value(ctx.post, self.key)
-        if not isinstance(v, (str, list, tuple)):
+        if isinstance(v, str):
+            return -1
+        if isinstance(v, (list, tuple)) and v and all(isinstance(x, str) for x in v):
+            return len(v)
+        return 0
+
+    def _per_element(self, ctx: Context, count: int, out: list[Occurrence] | None) -> bool:
+        """Evaluate the child once per element, seeing only that element's occurrences."""
+        scope = self.scope
+        saved = {k: v for k, v in ctx.occ.items() if k[0] == scope}
+        held = False
+        try:
+            for i in range(count):
+                label = f"{scope}[{i}]"
+                for k, occs in saved.items():
+                    mine = [o for o in occs if o.field == label]
+                    if mine:
+                        ctx.occ[k] = mine
+                    else:
+                        ctx.occ.pop(k, None)
+                if self.child.value(ctx):
+                    held = True
+                    if out is None:
+                        break
+                    self.child.collect(ctx, out)
+        finally:
+            for k in [k for k in ctx.occ if k[0] == scope]:
+                del ctx.occ[k]
+            ctx.occ.update(saved)
+        return held
+
+    def value(self, ctx: Context) -> bool:
+        count = self._elements(ctx)
+        if count == 0:
             return False
-        return self.child.value(ctx)
+        if count == -1 or count == 1:
+            return self.child.value(ctx)
+        return self._per_element(ctx, count, None)
 
     def collect(self, ctx: Context, out: list[Occurrence]) -> None:
-        self.child.collect(ctx, out)
+        count = self._elements(ctx)
+        if count == -1 or count == 1:
+            self.child.collect(ctx, out)
+        elif count > 1:
+            self._per_element(ctx, count, out)
 
     def explain(self, ctx: Context) -> ExplainNode:
         kid = self.child.explain(ctx)
-        v = field_value(ctx.post, self.key)
-        present = isinstance(v, (str, list, tuple))
-        detail = "" if present else f"{self.node.field.dotted} is missing or not text"
-        return ExplainNode(f"{self.node.field.dotted} has", present and bool(kid.value), (kid,), detail)
+        count = self._elements(ctx)
+        detail = "" if count else f"{self.node.field.dotted} is missing, empty or not text"
+        return ExplainNode(f"{self.node.field.dotted} has", self.value(ctx), (kid,), detail)
 
     def items(self) -> list[tuple[str, int]]:
         return self.child.items()

@@ -212,6 +212,7 @@ class FieldScanner:
         terms = self.terms
         boundary_ok = nz.boundary_ok
         is_word = nz.is_word_char
+        unspaced = nz.is_unspaced
         turkic_gates: set[int] = set()  # gates seen on the Turkic-folded text (used if it is the same)
         for key, va in self.automata:
             text = nz.normalize(value, va.view, turkic)
@@ -230,12 +231,12 @@ class FieldScanner:
                     ):
                         continue
                     s, e = start, end
-                    if t.wild_left:
-                        while s > 0 and is_word(text[s - 1]):
+                    if t.wild_left:  # the rest of the word; each unspaced-script char is a word
+                        while s > 0 and is_word(text[s - 1]) and not unspaced(text[s - 1]):
                             s -= 1
                     if t.wild_right:
                         n = len(text)
-                        while e < n and is_word(text[e]):
+                        while e < n and is_word(text[e]) and not unspaced(text[e]):
                             e += 1
                     found.append((tid, s, e, key, ()))
         if turkic and self.gated:

@@ -281,10 +281,12 @@ class _Resolver:
         terms = self._parts(decl.parts, options, explicit)
         excepts = tuple(self._parts(decl.excepts, options, explicit)) if decl.excepts else ()
         self.term_stack.pop()
-        seen: set[tuple[str, n.TermOptions]] = set()
+        # A term listed twice with the same options counts once, but a term taken from another
+        # list keeps that list's excepts, so it stays apart from the same word listed here.
+        seen: set[tuple[str, n.TermOptions, tuple[n.Term, ...]]] = set()
         unique = []
         for t in terms:
-            key = (t.text, t.options)
+            key = (t.text, t.options, t.excepts)
             if key in seen:
                 continue
             seen.add(key)
