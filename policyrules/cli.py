@@ -814,10 +814,14 @@ def _on_sigterm(handler: Any) -> Any:
         return None
 
 
-def _render_counter(title: str, counter: dict[str, int]) -> str:
+def _render_counter(title: str, counter: dict[str, int], top: int = 20) -> str:
     if not counter:
         return f"  {title:<13} -"
-    return f"  {title:<13} " + ", ".join(f"{k} {v:,}" for k, v in counter.items())
+    items = list(counter.items())
+    text = ", ".join(f"{k} {v:,}" for k, v in items[:top])
+    if len(items) > top:
+        text += f", ... {len(items) - top} more (--format json lists all)"
+    return f"  {title:<13} {text}"
 
 
 @main.command(context_settings=CONTEXT_SETTINGS)
