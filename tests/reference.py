@@ -201,16 +201,21 @@ def _raw_term_spans(term: n.Term, value: str, texts: _Texts) -> set[tuple[int, i
     return out
 
 
+@functools.lru_cache(maxsize=1024)
+def _aggressive_matcher(text: str, mode: str) -> Any:
+    from policyrules.evasion import AggressiveMatcher
+
+    return AggressiveMatcher([(0, text, mode)])
+
+
 def _aggressive_spans(term: n.Term, core: str, value: str, texts: _Texts) -> set[tuple[int, int]]:
     """Aggressive matching is tested on its own (tests/test_evasion.py): delegate to it.
 
     What stays naive here is everything around it: the standard text it runs on, the map
     back to the original, excepts, conditions and evidence.
     """
-    from policyrules.evasion import AggressiveMatcher
-
     std = texts.mapped(value, _std_view())
-    matcher = AggressiveMatcher([(0, term.text, term.options.match)])
+    matcher = _aggressive_matcher(term.text, term.options.match)
     out = set()
     for _tid, s, e, _steps in matcher.find(std.text, texts.turkic):
         os_, oe = std.to_original(s, e)

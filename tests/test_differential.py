@@ -7,6 +7,7 @@ with ``tests/reference.py`` on every verdict, every match and every evidence spa
 
 from __future__ import annotations
 
+import json
 import pickle
 from datetime import UTC, datetime
 from typing import Any
@@ -278,12 +279,14 @@ class TestDifferential:
     @settings(max_examples=150)
     @given(case=S.cases(max_posts=3))
     def test_pickle_round_trip_keeps_verdicts(self, case: tuple[S.RulesetSpec, list[Any]]) -> None:
-        """A compiled ruleset shipped through pickle gives identical verdicts."""
+        """A compiled ruleset shipped through pickle gives identical, JSON-serializable verdicts."""
         spec, cases = case
         rs = _compile(spec.source)
         copy = pickle.loads(pickle.dumps(rs))
         for post, at in cases:
-            assert copy.evaluate(post, at=at).to_dict() == rs.evaluate(post, at=at).to_dict()
+            verdict = rs.evaluate(post, at=at).to_dict()
+            assert copy.evaluate(post, at=at).to_dict() == verdict
+            assert json.loads(json.dumps(verdict)) == verdict
 
     @settings(max_examples=150)
     @given(case=S.cases(max_posts=5))
