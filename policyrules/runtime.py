@@ -21,7 +21,7 @@ from . import normalize as nz
 from .compiler import Plan, RuleProgram
 from .errors import PolicyError, PostError
 from .logic import _MISSING, NotOp, Op, OrOp, RuleRefOp, field_value
-from .matchers import Occurrence, RegexBudget
+from .matchers import FieldScanner, Occurrence, RegexBudget
 from .verdict import Evidence, ExplainNode, Match, Verdict, render_explain
 
 __all__ = ["Limits", "Ruleset"]
@@ -189,7 +189,7 @@ class Ruleset:
     Build one with :func:`policyrules.load` or :func:`policyrules.compile`.
     """
 
-    __slots__ = ("_always", "_empty", "_pattern_readers", "_pattern_reads", "_plan", "_rank", "_triggers",
+    __slots__ = ("_always", "_empty", "_pattern_readers", "_pattern_reads", "_plan", "_rank", "_text_only", "_triggers",
                  "limits", "root")
     _plan: Plan
     _always: tuple[int, ...]
@@ -198,6 +198,7 @@ class Ruleset:
     _empty: Verdict
     _pattern_reads: dict[int, frozenset[tuple[str, int]]]
     _pattern_readers: dict[tuple[str, int], tuple[int, ...]]
+    _text_only: FieldScanner | None
     limits: Limits
     root: str | None
 
@@ -217,6 +218,10 @@ class Ruleset:
         reads, readers = _pattern_index(plan)
         setattr_(self, "_pattern_reads", reads)
         setattr_(self, "_pattern_readers", readers)
+        # A ruleset whose rules read only `text` and none of them on every post can skip
+        # the general path for posts with no hit (see evaluate).
+        only_text = len(plan.scanners) == 1 and plan.scanners[0][0] == "text" and not plan.always
+        setattr_(self, "_text_only", plan.scanners[0][2] if only_text else None)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self._plan.resolved, self.limits, self.root))
@@ -286,6 +291,23 @@ class Ruleset:
             PostError: the post is not a str or a mapping with a string ``text``.
         """
         try:
+            fast = self._text_only
+            if fast is not None:
+                # The common case: a ruleset that only reads `text`, a plain post, no hit.
+                if type(post) is str:
+                    text: Any = post
+                    primary = None
+                elif type(post) is dict and (at is not None or "created_at" not in post):
+                    text = post.get("text")
+                    primary = _primary_lang(post)
+                else:
+                    text = None
+                if type(text) is str and len(text) <= self.limits.max_text_chars:
+                    seconds = self.limits.regex_post_budget
+                    budget = RegexBudget(seconds) if seconds is not None and self._pattern_readers else None
+                    result = fast.scan(text, "text", primary in ("tr", "az"), budget)
+                    if not result.by_item and not result.incomplete:
+                        return self._empty
             data = {"text": post} if type(post) is str else _coerce(post)
             ctx, notes, incomplete = self._scan(data)
             if not ctx.occ and not self._always and not incomplete:
