@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ahocorasick
@@ -53,21 +53,50 @@ class PatternSpec:
 
 
 class Occurrence:
-    """A found occurrence: item, term as written, original span, steps."""
+    """A found occurrence: item, term as written, original span, steps.
 
-    __slots__ = ("end", "field", "item", "nend", "nstart", "start", "steps", "term", "term_id")
+    The original span is computed on first use: most occurrences (a common word in a long
+    list) never reach evidence, and mapping non-ASCII text back to the original is the
+    costliest step of a hit.
+    """
+
+    __slots__ = ("_end", "_locate", "_start", "field", "item", "nend", "nstart", "steps", "term",
+                 "term_id", "view")
 
     def __init__(self, item: int, term_id: int, term: str, field: str, start: int, end: int,
-                 steps: tuple[str, ...] = (), nstart: int = -1, nend: int = -1) -> None:
+                 steps: tuple[str, ...] = (), nstart: int = -1, nend: int = -1, view: str = "",
+                 locate: Callable[[str, int, int], tuple[int, int]] | None = None) -> None:
         self.item = item
         self.term_id = term_id
         self.term = term
         self.field = field
-        self.start = start
-        self.end = end
+        self._start = start
+        self._end = end
         self.steps = steps
         self.nstart = nstart
         self.nend = nend
+        self.view = view
+        self._locate = locate
+
+    def _resolve(self) -> None:
+        locate = self._locate
+        if locate is not None:
+            self._start, self._end = locate(self.view, self.nstart, self.nend)
+            self._locate = None
+
+    @property
+    def start(self) -> int:
+        """Start offset in the original field value."""
+        if self._locate is not None:
+            self._resolve()
+        return self._start
+
+    @property
+    def end(self) -> int:
+        """End offset in the original field value."""
+        if self._locate is not None:
+            self._resolve()
+        return self._end
 
     def __repr__(self) -> str:
         return f"Occurrence({self.item}, {self.term!r}, {self.field}, {self.start}, {self.end})"
@@ -329,26 +358,26 @@ class FieldScanner:
         except_occs: dict[int, list[tuple[int, int]]] = {}
         for tid, s, e, vkey, steps in found:
             t = self.terms[tid]
-            os_, oe = to_original(vkey, s, e)
             if t.item < 0:
-                except_occs.setdefault(tid, []).append((os_, oe))
+                except_occs.setdefault(tid, []).append(to_original(vkey, s, e))
                 continue
-            occs.append(Occurrence(t.item, tid, t.written, label, os_, oe, steps))
+            occs.append(Occurrence(t.item, tid, t.written, label, -1, -1, steps, s, e, vkey, to_original))
         for p, s, e, vkey in pattern_hits:
-            os_, oe = to_original(vkey, s, e)
-            occs.append(Occurrence(p.item, -1, p.source, label, os_, oe))
+            occs.append(Occurrence(p.item, -1, p.source, label, -1, -1, (), s, e, vkey, to_original))
         by_item: dict[int, list[Occurrence]] = {}
-        seen: set[tuple[int, int, str, int, int]] = set()
+        # One term id lives in one view, so its normalized span identifies an occurrence.
+        seen: set[tuple[int, int, str, str, int, int]] = set()
         for o in occs:
             if o.term_id >= 0 and except_occs:
                 t = self.terms[o.term_id]
                 if any(xs <= o.start and o.end <= xe for x in t.excepts for xs, xe in except_occs.get(x, ())):
                     continue
-            k = (o.item, o.term_id, o.term, o.start, o.end)
+            k = (o.item, o.term_id, o.term, o.view, o.nstart, o.nend)
             if k in seen:
                 continue
             seen.add(k)
             by_item.setdefault(o.item, []).append(o)
         for lst in by_item.values():
-            lst.sort(key=lambda o: (o.start, o.end, o.term))
+            if len(lst) > 1:
+                lst.sort(key=lambda o: (o.view, o.nstart, o.nend, o.term))
         return by_item

@@ -17,6 +17,7 @@ from .normalize import is_word_char, word_spans
 
 __all__ = ["MIN_LENGTH", "TypoMatcher", "damerau_at_most_one"]
 
+_CACHE_CAP = 1 << 16
 MIN_LENGTH = 5  # shorter words have too many real neighbours at distance one ("hate"/"have")
 
 
@@ -59,7 +60,7 @@ class TypoMatcher:
         self._build()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"terms": self._terms}
+        return {"terms": self._terms}  # the per-word cache is rebuilt, not shipped
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._terms = state["terms"]
@@ -76,6 +77,9 @@ class TypoMatcher:
                 index.setdefault(key, []).append((tid, term))
         self.index = index
         self.max_len = max(lengths) + 1
+        # Words repeat across posts: remember each word's typo matches (bounded; a plain
+        # dict is safe to share between threads, the worst case is recomputing a word).
+        self._by_word: dict[str, tuple[int, ...]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.index)
@@ -85,18 +89,28 @@ class TypoMatcher:
         index = self.index
         if not index:
             return []
-        out = []
+        out: list[tuple[int, int, int]] = []
+        cache = self._by_word
+        lo, hi = MIN_LENGTH - 1, self.max_len
         for start, end in word_spans(standard_text):
-            n = end - start
-            if n < MIN_LENGTH - 1 or n > self.max_len:
+            if not lo <= end - start <= hi:
                 continue
             word = standard_text[start:end]
-            seen: set[int] = set()
-            for key in _deletions(word) | {word}:
-                for tid, term in index.get(key, ()):
-                    if tid in seen or term == word:
-                        continue
-                    seen.add(tid)
-                    if damerau_at_most_one(word, term, substitution=False):
-                        out.append((tid, start, end))
+            tids = cache.get(word)
+            if tids is None:
+                tids = self._lookup(word)
+                if len(cache) >= _CACHE_CAP:
+                    cache.clear()
+                cache[word] = tids
+            out.extend((tid, start, end) for tid in tids)
         return out
+
+    def _lookup(self, word: str) -> tuple[int, ...]:
+        found: list[int] = []
+        for key in _deletions(word) | {word}:
+            for tid, term in self.index.get(key, ()):
+                if tid in found or term == word:
+                    continue
+                if damerau_at_most_one(word, term, substitution=False):
+                    found.append(tid)
+        return tuple(sorted(found))
