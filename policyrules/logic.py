@@ -219,10 +219,11 @@ class NOfOp(_MatchOp):
 
 
 class CountOp(_MatchOp):
-    __slots__ = ("cmp", "n")
+    __slots__ = ("cmp", "n", "op")
 
     def __init__(self, node: Any, scope: str, ids: Sequence[int], op: str, count: int) -> None:
         super().__init__(node, scope, ids)
+        self.op = op
         self.cmp = _CMP[op]
         self.n = count
 
@@ -230,6 +231,15 @@ class CountOp(_MatchOp):
         return len({(o.field, o.start, o.end) for i in self.ids for o in self._occ(ctx, i)})
 
     def value(self, ctx: Context) -> bool:
+        # Distinct normalized spans bound the distinct original spans from above (mapping
+        # back can only merge spans), so most comparisons are decided without mapping.
+        if type(self) is CountOp and self.op in (">=", ">", "<", "<="):
+            upper = len({(o.field, o.view, o.nstart, o.nend) for i in self.ids for o in self._occ(ctx, i)})
+            below = self.cmp(upper, self.n)
+            if self.op in (">=", ">") and not below:
+                return False
+            if self.op in ("<", "<=") and below:
+                return True
         return self.cmp(self.measure(ctx), self.n)
 
     def explain(self, ctx: Context) -> ExplainNode:
