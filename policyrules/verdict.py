@@ -124,6 +124,8 @@ class Verdict:
             head.append(f"  note: {note}")
         if self._explainer is not None:
             head.append(self._explainer())
+        elif not self.matches and not self.shadow_matches:
+            head.append("no rule matched (use Ruleset.explain(post, rule=NAME) to see why one did not)")
         return "\n".join(head)
 
     def to_dict(self) -> dict[str, Any]:
