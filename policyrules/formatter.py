@@ -170,9 +170,12 @@ def _operand(cond: Any, minimum: int) -> str:
 
 
 def format_condition(cond: Any) -> str:
-    """A condition on one line, with the fewest parentheses precedence allows."""
+    """A condition on one line, with the fewest parentheses precedence allows.
+
+    One exception, for the reader: an ``and`` inside an ``or`` keeps its parentheses.
+    """
     if isinstance(cond, nodes.Or):
-        return " or ".join(_operand(c, 2) for c in cond.operands)
+        return " or ".join(_operand(c, 3) for c in cond.operands)
     if isinstance(cond, nodes.And):
         return " and ".join(_operand(c, 3) for c in cond.operands)
     if isinstance(cond, nodes.Not):
@@ -369,7 +372,7 @@ class _Printer:
             len(INDENT) + len(head) + len(text) > WIDTH or self._has_comment(cond)
         ):
             word = " or " if isinstance(cond, nodes.Or) else " and "
-            minimum = 2 if isinstance(cond, nodes.Or) else 3
+            minimum = 3  # an `and` inside an `or` keeps its parentheses (see format_condition)
             for i, operand in enumerate(cond.operands):
                 piece = _operand(operand, minimum)
                 if i == 0:

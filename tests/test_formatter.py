@@ -69,7 +69,8 @@ class TestFormatModule:
         ("src", "expected"),
         [
             ("(a or b) or c", "a or b or c"),
-            ("(a and b) or c", "a and b or c"),
+            ("(a and b) or c", "(a and b) or c"),
+            ("a and b or c", "(a and b) or c"),
             ("a and (b or c)", "a and (b or c)"),
             ("not (a and b)", "not (a and b)"),
             ("not (not a)", "not not a"),
