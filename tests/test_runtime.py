@@ -177,6 +177,18 @@ class TestTerms:
         assert e.text.replace("\u200b", "").replace("\u00ad", "") == "KILL"
 
 
+class TestAggressiveRegressions:
+    """Aggressive lists keep whole-word matches next to a word that repeats their last letter."""
+
+    def test_last_letter_repeated_by_next_word(self) -> None:
+        """'refugees should', 'hate every' and 'faggot to' still contain their terms (reported from rulesets/x)."""
+        src = SPAM + 'terms g (normalize: aggressive) = ["refugees", "hate", "faggot"]\nrule r { policy: spam when: g }'
+        rs = rs_of(src)
+        for text, found in [("All refugees should go", "refugees"), ("I hate every one", "hate"),
+                            ("a faggot to me", "faggot")]:
+            assert [e.text for e in rs.evaluate(text).matches[0].evidence] == [found]
+
+
 class TestConditions:
     """Every condition form of language.md §4."""
 
