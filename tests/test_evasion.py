@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import pickle
+import re
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policyrules.evasion import LEET, AggressiveMatcher, confusable_map
-from policyrules.normalize import STANDARD, normalize
+from policyrules import evasion
+from policyrules.evasion import LEET, SEPARATORS, AggressiveMatcher, confusable_map
+from policyrules.normalize import STANDARD, boundary_ok, is_unspaced, is_word_char, normalize
 
 TERMS = [
     (0, "kill", "word"),
@@ -152,3 +155,114 @@ class TestMatcher:
         std = normalize(f"{before} {term} {after}", STANDARD)
         ids = {i for i, t, _m in TERMS if t == term}
         assert any(i in ids for i, *_ in MATCHER.find(std))
+
+
+# The matcher as it was before the faster run collapse and the cached script lookup:
+# skeleton candidates, then an overlapped verifier pass over the whole text.
+_OLD_COLLAPSE = re.compile(r"(.)\1+", re.DOTALL)
+
+
+def _candidates_reference(compiled: Any, text: str) -> set[int]:
+    found: set[int] = set()
+    if not len(compiled.automaton):
+        return found
+    tables = [compiled.skeleton_table]
+    if "|" in text:
+        tables.append(compiled.no_bar_table)
+    for table in tables:
+        skel = text.translate(table)
+        skel = _OLD_COLLAPSE.sub(r"\1", skel) if len(skel) > 1 else skel
+        for _end, idxs in compiled.automaton.iter(skel):
+            found.update(idxs)
+    return found
+
+
+def _find_reference(
+    matcher: AggressiveMatcher, text: str, turkic: bool = False
+) -> list[tuple[int, int, int, tuple[str, ...]]]:
+    compiled = matcher._get(turkic)
+    cands = _candidates_reference(compiled, text)
+    if not cands:
+        return []
+    ctext = text.translate(compiled.conf_table) if not text.isascii() else text
+    results: set[tuple[int, int, int, tuple[str, ...]]] = set()
+    for idx in sorted(cands):
+        term = compiled.variants[idx]
+        for m in term.pattern.finditer(ctext, overlapped=True):
+            start, end = m.span()
+            if start == end:
+                continue
+            if term.left_wild:
+                while (
+                    start > 0 and is_word_char(text[start - 1]) and not is_unspaced(text[start - 1])
+                ):
+                    start -= 1
+            if term.right_wild:
+                while end < len(text) and is_word_char(text[end]) and not is_unspaced(text[end]):
+                    end += 1
+            if term.mode != "substring" and not boundary_ok(
+                text, start, end, term.first, term.last,
+                check_left=not term.left_wild, check_right=not term.right_wild,
+            ):  # fmt: skip
+                continue
+            results.add((term.term_id, start, end, evasion._steps(m, text, ctext, start, end)))
+    return evasion._prune(results)
+
+
+EQ_TERMS = [
+    "kill", "ass", "murder*", "*phobic", "kill you", "mörder", "lab", "b|tch", "-ass", ".net",
+    "x-rated", "tit", "sex", "a", "ii", "sık", "中国", "fuck*", "*hole", "pussy", "bitch",
+]  # fmt: skip
+EQ_MATCHERS = {
+    mode: AggressiveMatcher([(i, t, mode) for i, t in enumerate(EQ_TERMS)])
+    for mode in ("word", "substring")
+}
+_CONFUSABLE = {"a": "а", "e": "е", "i": "і", "o": "о", "s": "ѕ", "c": "с", "x": "х", "p": "р"}
+_FILLER = (
+    "aeiloustkbhx ñüéı中'!?" + SEPARATORS + "".join(LEET.values()) + "".join(_CONFUSABLE.values())
+)
+
+
+@st.composite
+def _obfuscated(draw: Any) -> str:
+    """A term spelled letter by letter with leet, confusables, repeats and separators."""
+    term = draw(st.sampled_from(EQ_TERMS)).strip("*")
+    out = []
+    for ch in term:
+        form = draw(st.sampled_from([ch, *LEET.get(ch, ""), _CONFUSABLE.get(ch, ch), ch.upper()]))
+        out.append(form * draw(st.integers(1, 3)))
+        out.append(draw(st.text(alphabet=SEPARATORS, max_size=4)))
+    return "".join(out)
+
+
+_PIECES = st.one_of(
+    _obfuscated(),
+    st.sampled_from([t.strip("*") for t in EQ_TERMS]),
+    st.text(alphabet=_FILLER, max_size=4),
+)
+
+
+class TestSameAsReference:
+    """The optimized matcher finds exactly what the reference implementation found."""
+
+    @settings(max_examples=1500, suppress_health_check=list(HealthCheck), deadline=None)
+    @given(st.lists(_PIECES, max_size=8), st.booleans(), st.sampled_from(["word", "substring"]))
+    def test_same_as_reference(self, pieces: list[str], turkic: bool, mode: str) -> None:
+        """find equals the reference implementation on evasive texts, word and substring."""
+        std = normalize("".join(pieces), STANDARD, turkic)
+        matcher = EQ_MATCHERS[mode]
+        assert matcher.find(std, turkic) == _find_reference(matcher, std, turkic)
+
+    @settings(max_examples=300, suppress_health_check=list(HealthCheck), deadline=None)
+    @given(st.text(alphabet=_FILLER + "lbtchn", max_size=60))
+    def test_collapse_same_as_reference(self, text: str) -> None:
+        """The faster run collapse equals the old (.)\\1+ substitution."""
+        assert evasion._collapse(text) == (
+            _OLD_COLLAPSE.sub(r"\1", text) if len(text) > 1 else text
+        )
+
+    @settings(max_examples=200, suppress_health_check=list(HealthCheck), deadline=None)
+    @given(st.text(max_size=20))
+    def test_cached_script_same_as_uncached(self, text: str) -> None:
+        """The cached per-character script lookup returns what the uncached one does."""
+        assert [evasion._script(c) for c in text] == [evasion._script.__wrapped__(c) for c in text]
