@@ -272,7 +272,9 @@ codecs.register_error(_ERRORS, _placeholder)
 def _stable_starter(ch: str) -> bool:
     """Nothing before ``ch`` can merge with it: not a mark, not removed, composes with nothing."""
     cp = ord(ch)
-    if unicodedata.combining(ch) or unicodedata.category(ch)[0] == "M":
+    # `regex` may know newer marks than `unicodedata` (e.g. U+1E4EC, Unicode 15): ask both,
+    # since mark removal itself uses `regex`.
+    if unicodedata.combining(ch) or unicodedata.category(ch)[0] == "M" or _HAS_MARK(ch):
         return False
     if _is_invisible(cp) or _in(cp, _HARAKAT) or _in(cp, _HANGUL_VT):
         return False

@@ -553,3 +553,12 @@ class TestFastPath:
             if d and not d.startswith("<") and len(d.split()) == 2
         }
         assert not marks & _ALPHABET_MARKS
+
+
+def test_marks_newer_than_unicodedata_are_marks() -> None:
+    """A mark that `regex` knows but Python's unicodedata does not (U+1E4EC) is removed after a Latin letter on both paths."""
+    from policyrules.normalize import _normalize_reference
+
+    for text in ("A\U0001e4ec", "x A\U0001e4ec y"):
+        assert normalize(text, STANDARD) == _normalize_reference(text, STANDARD, False)
+        assert "\U0001e4ec" not in normalize(text, STANDARD)
