@@ -193,7 +193,6 @@ class FieldScanner:
         grouped: dict[str, dict[str, tuple[list[int], list[int]]]] = {}
         aggressive: list[tuple[int, str, str]] = []
         typo_terms: list[tuple[int, str]] = []
-        self.has_excepts = any(t.excepts for t in self.terms.values())
         for t in self.terms.values():
             if t.typos and not (t.wild_left or t.wild_right):
                 typo_terms.extend((t.id, v) for v in nz.normalize_term(t.written, nz.STANDARD) if v)

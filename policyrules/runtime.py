@@ -21,7 +21,7 @@ from . import normalize as nz
 from .compiler import Plan, RuleProgram
 from .errors import PolicyError, PostError
 from .logic import _MISSING, NotOp, Op, OrOp, RuleRefOp, field_value
-from .matchers import FieldScanner, Occurrence, RegexBudget
+from .matchers import FieldScanner, Occurrence, RegexBudget, ScanResult
 from .verdict import Evidence, ExplainNode, Match, Verdict, render_explain
 
 __all__ = ["Limits", "Ruleset"]
@@ -43,7 +43,6 @@ class Limits:
     max_text_chars: int = 100_000  # per text value (text, bio, each list element)
     max_list_items: int = 1_000  # elements scanned per list field
     max_fields: int = 1_000  # keys read per mapping (the post, its author)
-    max_depth: int = 32  # levels shown when a nested field value is explained
     max_evidence: int = 1_000  # evidence items per match
     regex_timeout: float | None = 0.05  # CPU seconds per pattern per field value
     regex_post_budget: float | None = 0.25  # CPU seconds of regex time per post, all patterns
@@ -291,6 +290,7 @@ class Ruleset:
             PostError: the post is not a str or a mapping with a string ``text``.
         """
         try:
+            scanned: ScanResult | None = None
             fast = self._text_only
             if fast is not None:
                 # The common case: a ruleset that only reads `text`, a plain post, no hit.
@@ -305,11 +305,11 @@ class Ruleset:
                 if type(text) is str and len(text) <= self.limits.max_text_chars:
                     seconds = self.limits.regex_post_budget
                     budget = RegexBudget(seconds) if seconds is not None and self._pattern_readers else None
-                    result = fast.scan(text, "text", primary in ("tr", "az"), budget)
-                    if not result.by_item and not result.incomplete:
+                    scanned = fast.scan(text, "text", primary in ("tr", "az"), budget)
+                    if not scanned.by_item and not scanned.incomplete:
                         return self._empty
             data = {"text": post} if type(post) is str else _coerce(post)
-            ctx, notes, incomplete = self._scan(data)
+            ctx, notes, incomplete = self._scan(data, scanned)
             if not ctx.occ and not self._always and not incomplete:
                 if at is None and "created_at" in data:
                     self._time(ctx, at, notes)
@@ -326,7 +326,9 @@ class Ruleset:
         for post in posts:
             yield self.evaluate(post, at=at)
 
-    def _scan(self, data: dict[str, Any]) -> tuple[_PostContext, list[str], list[str]]:
+    def _scan(self, data: dict[str, Any], text_scanned: ScanResult | None = None,
+              ) -> tuple[_PostContext, list[str], list[str]]:
+        """Scan every field some rule reads; *text_scanned* is `text` already scanned by the fast path."""
         limits = self.limits
         notes: list[str] = []
         incomplete: list[str] = []
@@ -361,7 +363,10 @@ class Ruleset:
                     )
                     text = text[: limits.max_text_chars]
                 ctx.values[label] = text
-                result = scanner.scan(text, label, turkic, budget)
+                if text_scanned is not None and label == "text":
+                    result = text_scanned
+                else:
+                    result = scanner.scan(text, label, turkic, budget)
                 if result.incomplete:
                     incomplete.extend(result.incomplete)
                     ctx.timed_out.update((scope, item) for item in result.timed_out)
@@ -460,7 +465,7 @@ class Ruleset:
                     continue
             elif not ctx.rule_holds(index):
                 continue
-            match = self._match(prog, ctx)
+            match = self._match(prog, ctx, incomplete)
             if rule.mode == "shadow" and not force_enforce:
                 shadow.append(match)
             else:
@@ -484,17 +489,23 @@ class Ruleset:
             explainer=_Explainer(self, post, ctx.when_at, tuple(m.rule for m in (*matches, *shadow))),
         )
 
-    def _match(self, prog: RuleProgram, ctx: _PostContext) -> Match:
+    def _match(self, prog: RuleProgram, ctx: _PostContext, incomplete: list[str]) -> Match:
         rule = prog.rule
         occs = ctx.rule_evidence(prog.index)
-        evidence = self._evidence(prog, ctx, occs)
+        evidence, cut = self._evidence(prog, ctx, occs)
+        if cut:
+            incomplete.append(
+                f"rule {rule.name}: only the first {self.limits.max_evidence} pieces of evidence are listed"
+            )
         return Match(
             rule=rule.name, policy=rule.policy, severity=rule.severity, action=rule.action,
             escalate=rule.escalate, tags=rule.tags, reason=_render_reason(rule, evidence),
             evidence=evidence, mode=rule.mode,
         )
 
-    def _evidence(self, prog: RuleProgram, ctx: _PostContext, occs: list[Occurrence]) -> tuple[Evidence, ...]:
+    def _evidence(self, prog: RuleProgram, ctx: _PostContext,
+                  occs: list[Occurrence]) -> tuple[tuple[Evidence, ...], bool]:
+        """Deduplicated, ordered evidence (language.md §4), and whether max_evidence cut it."""
         order = {"text": 0}
         for scope in prog.scopes:
             order.setdefault(scope, len(order))
@@ -511,10 +522,12 @@ class Ruleset:
             out.append((k, o))
         out.sort(key=lambda pair: pair[0])
         values = ctx.values
-        return tuple(
+        keep = self.limits.max_evidence
+        evidence = tuple(
             Evidence(o.field, names[o.item], o.term, o.start, o.end, values[o.field][o.start : o.end], o.steps)
-            for _, o in out[: self.limits.max_evidence]
+            for _, o in out[:keep]
         )
+        return evidence, len(out) > keep
 
     # ------------------------------------------------------------------ explanations
     def explain(self, post: Any, rule: str | None = None, at: datetime | None = None) -> str:

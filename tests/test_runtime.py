@@ -334,3 +334,16 @@ class TestVerdicts:
         assert "any(game_talk): true" in out
         v = rs.evaluate("kill you", at=IN_WINDOW)
         assert "vs_direct_threat" in v.explain()
+
+
+class TestLimitsAreNeverSilent:
+    """A limit that cuts evaluation short says so in the verdict."""
+
+    def test_evidence_cap_is_reported(self) -> None:
+        """max_evidence keeps the first N pieces and names the rule in incomplete."""
+        src = SPAM + 'rule r { policy: spam when: "x" }'
+        rs = policyrules.compile(src, limits=policyrules.Limits(max_evidence=2))
+        v = rs.evaluate("x x x")
+        assert [e.start for e in v.matches[0].evidence] == [0, 2]
+        assert v.incomplete == ("rule r: only the first 2 pieces of evidence are listed",)
+        assert rs.evaluate("x x").incomplete == ()
