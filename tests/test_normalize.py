@@ -19,6 +19,9 @@ from policyrules.normalize import (
     STANDARD,
     Mapped,
     View,
+    _chunks_fine,
+    _map_by_chars,
+    _map_chunks,
     _normalize_reference,
     boundary_ok,
     is_unspaced,
@@ -439,6 +442,8 @@ _TRICKY = list(
     "ñÑŁøœأإآٱىیکةـَُّ٣۴ｋＩ①ﬁǰΣς가\u1100\u1161\u11a8\u3164ｶﾞ\uff9e\u0bc6\u0bbe\u0344"
     "\u0f73ᴬ漢ー\ud800\U0001e4ed\U0001f600"
 )
+# Characters the per-character offset map handles (context-free) next to ones it hands back.
+_MAPPED_ALPHABET = "aZ I`' \t\n\u00a0şğıİéñßœ’\u200b\u200c\u00adبَـةأ١😀🔥e\u0301\u0654"
 TEXT = st.one_of(
     st.text(),
     st.text(alphabet=st.sampled_from(_TRICKY)),
@@ -459,6 +464,18 @@ class TestProperties:
         mapped = normalize_mapped(text, view, turkic)
         assert mapped.text == normalize(text, view, turkic)
         assert_monotone(mapped, len(text))
+
+    @settings(max_examples=600, suppress_health_check=list(HealthCheck), deadline=None)
+    @given(
+        st.one_of(TEXT, st.text(alphabet=st.sampled_from(_MAPPED_ALPHABET))),
+        st.sampled_from(ALL_VIEWS[1:]),
+        st.booleans(),
+    )
+    def test_char_map_equals_chunk_map(self, text: str, view: View, turkic: bool) -> None:
+        """The per-character offset map, when it applies, is the fine-chunk map exactly."""
+        fast = _map_by_chars(text, view, turkic)
+        if fast is not None and fast[0] == normalize(text, view, turkic):
+            assert fast == _map_chunks(text, _chunks_fine(text), view, turkic)
 
     @settings(max_examples=600, suppress_health_check=list(HealthCheck), deadline=None)
     @given(TEXT, st.sampled_from([STANDARD, KEEP, SENSITIVE]), st.booleans())
