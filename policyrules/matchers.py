@@ -156,17 +156,43 @@ def view_key(options: Any) -> str:
 
 
 class _ViewAutomaton:
-    """An automaton over one view: key -> (len, first, last, term ids, pattern ids)."""
+    """An automaton over one view: key -> (len, first, last, term ids, pattern ids, whole word).
+
+    ``whole word`` is True when every term behind the key is a whole-word term without
+    wildcards whose first and last characters are not from a script written without
+    spaces: such a key is rejected by one look at its neighbours (:class:`_BlocksBoundary`),
+    which is what most keys found inside longer words ("ass" in "class") need.
+    """
 
     __slots__ = ("automaton", "view")
 
-    def __init__(self, view: nz.View, entries: dict[str, tuple[list[int], list[int]]]) -> None:
+    def __init__(self, view: nz.View, entries: dict[str, tuple[list[int], list[int]]],
+                 terms: dict[int, TermSpec]) -> None:
         self.view = view
         a = ahocorasick.Automaton()
         for key, (tids, pids) in entries.items():
-            a.add_word(key, (len(key), key[0], key[-1], tuple(tids), tuple(pids)))
+            whole_word = bool(tids) and not (nz.is_unspaced(key[0]) or nz.is_unspaced(key[-1])) and all(
+                not (terms[t].substring or terms[t].wild_left or terms[t].wild_right) for t in tids
+            )
+            a.add_word(key, (len(key), key[0], key[-1], tuple(tids), tuple(pids), whole_word))
         a.make_automaton()
         self.automaton = a
+
+
+class _BlocksBoundary(dict[str, bool]):
+    """Character -> True when, next to a whole-word key, it makes the match fail (§3).
+
+    A word character of a spaced script; filled on first sight of each character.
+    """
+
+    def __missing__(self, ch: str) -> bool:
+        value = nz.is_word_char(ch) and not nz.is_unspaced(ch)
+        if len(self) < 1 << 16:
+            self[ch] = value
+        return value
+
+
+_BLOCKS = _BlocksBoundary()
 
 
 class FieldScanner:
@@ -218,22 +244,48 @@ class FieldScanner:
                 self.always.append(p)
         self.gated = gated
         self.automata = [
-            (key, _ViewAutomaton(view_for(key), entries)) for key, entries in sorted(grouped.items())
+            (key, _ViewAutomaton(view_for(key), entries, self.terms)) for key, entries in sorted(grouped.items())
         ]
         self.aggressive = AggressiveMatcher(aggressive) if aggressive else None
         typo_matcher = TypoMatcher(typo_terms)
         self.typos = typo_matcher if typo_matcher else None
         self.compiled = {p.id: regex.compile(p.source, p.flags) for p in self.patterns}
         self.pattern_by_id = {p.id: p for p in self.patterns}
+        # The usual shape (one view, no aggressive or typo list, no ungated regex): a value
+        # on which the automaton finds nothing is settled by one normalization and one pass.
+        self._lone = (
+            self.automata[0][1]
+            if len(self.automata) == 1 and not self.always and self.aggressive is None and self.typos is None
+            else None
+        )
 
     # ------------------------------------------------------------------ scanning
-    def scan(self, value: str, label: str, turkic: bool, budget: RegexBudget | None = None) -> ScanResult:
+    def scan(self, value: str, label: str, turkic: bool, budget: RegexBudget | None = None,
+             budget_seconds: float | None = None) -> ScanResult:
         """Every occurrence in *value* (one field value), spans into *value*.
 
         *budget* is the regex time left for the whole post: a pattern runs for at most
         ``min(pattern_timeout, budget.left)`` and one that would start with nothing left
-        is reported as timed out without running.
+        is reported as timed out without running. Without *budget*, *budget_seconds* makes
+        one for this value when some pattern runs.
         """
+        lone = self._lone
+        lone_text = None
+        if lone is not None:
+            text = lone_text = nz.normalize(value, lone.view, turkic)
+            blocks = _BLOCKS
+            n = len(text)
+            for end_idx, (klen, _first, _last, _tids, pids, whole_word) in lone.automaton.iter(text):
+                if pids or not whole_word:
+                    break
+                start = end_idx - klen + 1
+                if (start > 0 and blocks[text[start - 1]]) or (end_idx + 1 < n and blocks[text[end_idx + 1]]):
+                    continue
+                break
+            else:
+                return _EMPTY
+        if budget is None and budget_seconds is not None and self.compiled:
+            budget = RegexBudget(budget_seconds)
         found: list[tuple[int, int, int, str, tuple[str, ...]]] = []  # (term_id, ns, ne, viewkey, steps)
         gates: set[int] = set()
         texts: dict[str, str] = {}
@@ -241,17 +293,25 @@ class FieldScanner:
         boundary_ok = nz.boundary_ok
         is_word = nz.is_word_char
         unspaced = nz.is_unspaced
+        blocks = _BLOCKS
         turkic_gates: set[int] = set()  # gates seen on the Turkic-folded text (used if it is the same)
         for key, va in self.automata:
-            text = nz.normalize(value, va.view, turkic)
+            text = lone_text if lone_text is not None else nz.normalize(value, va.view, turkic)
             texts[key] = text
-            for end_idx, (klen, first, last, tids, pids) in va.automaton.iter(text):
+            n = len(text)
+            for end_idx, (klen, first, last, tids, pids, whole_word) in va.automaton.iter(text):
                 if pids:
                     (turkic_gates if turkic else gates).update(pids)
                 if not tids:
                     continue
                 start = end_idx - klen + 1
                 end = end_idx + 1
+                if whole_word:
+                    if (start > 0 and blocks[text[start - 1]]) or (end < n and blocks[text[end]]):
+                        continue
+                    for tid in tids:
+                        found.append((tid, start, end, key, ()))
+                    continue
                 for tid in tids:
                     t = terms[tid]
                     if not t.substring and not boundary_ok(
@@ -263,7 +323,6 @@ class FieldScanner:
                         while s > 0 and is_word(text[s - 1]) and not unspaced(text[s - 1]):
                             s -= 1
                     if t.wild_right:
-                        n = len(text)
                         while e < n and is_word(text[e]) and not unspaced(text[e]):
                             e += 1
                     found.append((tid, s, e, key, ()))
@@ -328,7 +387,7 @@ class FieldScanner:
         for key, va in self.automata:
             if key != STANDARD_KEY:
                 continue
-            for _end_idx, (_klen, _f, _l, _tids, pids) in va.automaton.iter(text):
+            for _end_idx, (_klen, _f, _l, _tids, pids, _w) in va.automaton.iter(text):
                 if pids:
                     gates.update(pids)
 

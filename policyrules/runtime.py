@@ -302,10 +302,10 @@ class Ruleset:
                     primary = _primary_lang(post)
                 else:
                     text = None
-                if type(text) is str and len(text) <= self.limits.max_text_chars:
-                    seconds = self.limits.regex_post_budget
-                    budget = RegexBudget(seconds) if seconds is not None and self._pattern_readers else None
-                    scanned = fast.scan(text, "text", primary in ("tr", "az"), budget)
+                limits = self.limits
+                if type(text) is str and len(text) <= limits.max_text_chars:
+                    # The regex budget object is made only if some pattern runs.
+                    scanned = fast.scan(text, "text", primary in ("tr", "az"), None, limits.regex_post_budget)
                     if not scanned.by_item and not scanned.incomplete:
                         return self._empty
             data = {"text": post} if type(post) is str else _coerce(post)
@@ -475,12 +475,16 @@ class Ruleset:
     def _build_verdict(self, ctx: _PostContext, matches: list[Match], shadow: list[Match],
                        notes: list[str], incomplete: list[str]) -> Verdict:
         resolved = self._plan.resolved
-        rank = self._rank
-        key = lambda m: (-rank.get(m.action, -1), -_SEVERITY_RANK.get(m.severity, -1), m.rule)  # noqa: E731
-        matches.sort(key=key)
-        shadow.sort(key=key)
+        if len(matches) > 1 or len(shadow) > 1:
+            rank = self._rank
+            key = lambda m: (-rank.get(m.action, -1), -_SEVERITY_RANK.get(m.severity, -1), m.rule)  # noqa: E731
+            matches.sort(key=key)
+            shadow.sort(key=key)
         action = matches[0].action if matches else "none"
-        severity = max((m.severity for m in matches), key=lambda s: _SEVERITY_RANK.get(s, -1)) if matches else None
+        if len(matches) == 1:
+            severity: str | None = matches[0].severity
+        else:
+            severity = max((m.severity for m in matches), key=lambda s: _SEVERITY_RANK.get(s, -1)) if matches else None
         post = ctx.post
         return Verdict(
             action=action, severity=severity, matches=tuple(matches), shadow_matches=tuple(shadow),
@@ -506,10 +510,14 @@ class Ruleset:
     def _evidence(self, prog: RuleProgram, ctx: _PostContext,
                   occs: list[Occurrence]) -> tuple[tuple[Evidence, ...], bool]:
         """Deduplicated, ordered evidence (language.md §4), and whether max_evidence cut it."""
+        names = self._plan.item_names
+        if len(occs) == 1:  # the usual hit: nothing to order or deduplicate
+            o = occs[0]
+            value = ctx.values[o.field]
+            return (Evidence(o.field, names[o.item], o.term, o.start, o.end, value[o.start : o.end], o.steps),), False
         order = {"text": 0}
         for scope in prog.scopes:
             order.setdefault(scope, len(order))
-        names = self._plan.item_names
         seen = set()
         out = []
         for o in occs:
