@@ -33,6 +33,7 @@ class Context(Protocol):
     """What operators need from the runtime for one post."""
 
     occ: dict[tuple[str, int], list[Occurrence]]
+    excepted: dict[tuple[str, int], list[tuple[Occurrence, str]]]
     post: dict[str, Any]
 
     def rule_holds(self, index: int) -> bool: ...
@@ -171,6 +172,13 @@ class _MatchOp(Op):
         value = self.value(ctx)
         occs = [o for i in self.ids for o in self._occ(ctx, i)]
         detail = _occ_detail(ctx, occs) if occs else ""
+        cancelled = [c for i in self.ids for c in ctx.excepted.get((self.scope, i), ())]
+        if cancelled:
+            shown = "; ".join(
+                f"{o.term!r}@{o.field}[{o.start}:{o.end}] cancelled by except {x!r}" for o, x in cancelled[:8]
+            )
+            more = f" (+{len(cancelled) - 8} more)" if len(cancelled) > 8 else ""
+            detail = f"{detail}; {shown}{more}" if detail else shown + more
         return ExplainNode(describe(self.node, self.scope), value, (), detail)
 
     def possible_without_hits(self) -> bool:

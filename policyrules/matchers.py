@@ -109,6 +109,8 @@ class ScanResult:
     by_item: dict[int, list[Occurrence]]
     incomplete: tuple[str, ...] = ()
     timed_out: tuple[int, ...] = ()  # item ids of patterns that ran out of their time budget
+    #: occurrences an ``except`` cancelled, by item id, with the except term as written (for explain)
+    excepted: dict[int, list[tuple[Occurrence, str]]] = attrs.Factory(dict)
 
 
 _EMPTY = ScanResult({}, ())
@@ -380,7 +382,9 @@ class FieldScanner:
                     budget.left -= time.thread_time() - started
         if not found and not pattern_hits:
             return _EMPTY if not incomplete else ScanResult({}, tuple(incomplete), tuple(timed_out))
-        return ScanResult(self._map(value, label, turkic, found, pattern_hits, texts), tuple(incomplete), tuple(timed_out))
+        excepted: dict[int, list[tuple[Occurrence, str]]] = {}
+        by_item = self._map(value, label, turkic, found, pattern_hits, texts, excepted)
+        return ScanResult(by_item, tuple(incomplete), tuple(timed_out), excepted)
 
     def _gates_of(self, text: str, gates: set[int]) -> None:
         """Add the patterns whose atoms occur in *text* (a default-folded standard text)."""
@@ -394,7 +398,7 @@ class FieldScanner:
     def _map(self, value: str, label: str, turkic: bool,
              found: list[tuple[int, int, int, str, tuple[str, ...]]],
              pattern_hits: list[tuple[PatternSpec, int, int, str]],
-             texts: dict[str, str]) -> dict[int, list[Occurrence]]:
+             texts: dict[str, str], excepted: dict[int, list[tuple[Occurrence, str]]]) -> dict[int, list[Occurrence]]:
         mapped: dict[str, Any] = {}
         # An ASCII value whose normalized text has its length was mapped one character to one
         # character (every view is per-character on ASCII, and only whitespace runs of 2+ fold),
@@ -428,7 +432,11 @@ class FieldScanner:
         for o in occs:
             if o.term_id >= 0 and except_occs:
                 t = self.terms[o.term_id]
-                if any(xs <= o.start and o.end <= xe for x in t.excepts for xs, xe in except_occs.get(x, ())):
+                cancelled_by = next(
+                    (x for x in t.excepts for xs, xe in except_occs.get(x, ()) if xs <= o.start and o.end <= xe), None
+                )
+                if cancelled_by is not None:
+                    excepted.setdefault(o.item, []).append((o, self.terms[cancelled_by].written))
                     continue
             k = (o.item, o.term_id, o.term, o.view, o.nstart, o.nend)
             if k in seen:

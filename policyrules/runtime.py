@@ -89,8 +89,8 @@ def _limit_problems(values: Mapping[str, Any]) -> list[str]:
 class _PostContext:
     """Per-post state the operators read; never shared between calls."""
 
-    __slots__ = ("_rule_ev", "_rule_val", "_words", "occ", "plan", "post", "primary", "ruleset", "timed_out",
-                 "values", "when_at")
+    __slots__ = ("_rule_ev", "_rule_val", "_words", "excepted", "occ", "plan", "post", "primary", "ruleset",
+                 "timed_out", "values", "when_at")
 
     def __init__(self, ruleset: Ruleset, post: dict[str, Any], primary: str | None) -> None:
         self.ruleset = ruleset
@@ -98,6 +98,8 @@ class _PostContext:
         self.post = post
         self.primary = primary
         self.occ: dict[tuple[str, int], list[Occurrence]] = {}
+        # occurrences an `except` cancelled (explain says so): (scope, item) -> [(occurrence, except term)]
+        self.excepted: dict[tuple[str, int], list[tuple[Occurrence, str]]] = {}
         self.values: dict[str, str] = {}
         self._rule_val: dict[int, bool] = {}
         self._rule_ev: dict[int, list[Occurrence]] = {}
@@ -370,6 +372,8 @@ class Ruleset:
                 if result.incomplete:
                     incomplete.extend(result.incomplete)
                     ctx.timed_out.update((scope, item) for item in result.timed_out)
+                for item, cancelled in result.excepted.items():
+                    ctx.excepted.setdefault((scope, item), []).extend(cancelled)
                 for item, found in result.by_item.items():
                     k = (scope, item)
                     if k in occ:
