@@ -20,6 +20,7 @@ import regex
 
 from . import normalize as nz
 from .evasion import AggressiveMatcher
+from .regex_atoms import required_class
 from .typos import TypoMatcher
 
 __all__ = ["FieldScanner", "Occurrence", "PatternSpec", "RegexBudget", "ScanResult", "TermSpec", "view_for"]
@@ -114,6 +115,7 @@ class ScanResult:
 
 
 _EMPTY = ScanResult({}, ())
+_RESYNC = 0.005  # seconds of wall time between readings of the thread's CPU clock (scan)
 
 
 class RegexBudget:
@@ -252,6 +254,17 @@ class FieldScanner:
         typo_matcher = TypoMatcher(typo_terms)
         self.typos = typo_matcher if typo_matcher else None
         self.compiled = {p.id: regex.compile(p.source, p.flags) for p in self.patterns}
+        # Patterns without atoms run only on values with a character of a class every match
+        # needs (regex_atoms.required_class): one C-level search per distinct class.
+        self.required: dict[int, Any] = {}
+        classes: dict[tuple[str, int], Any] = {}
+        for p in self.always:
+            source = required_class(p.source, "x" if p.flags & regex.VERBOSE else "")
+            if source is not None:
+                key = (source, p.flags)
+                if key not in classes:
+                    classes[key] = regex.compile(source, p.flags)
+                self.required[p.id] = classes[key]
         self.pattern_by_id = {p.id: p for p in self.patterns}
         # The usual shape (one view, no aggressive or typo list, no ungated regex): a value
         # on which the automaton finds nothing is settled by one normalization and one pass.
@@ -355,6 +368,17 @@ class FieldScanner:
         incomplete: list[str] = []
         timed_out: list[int] = []
         run = self.always if not gates else self.always + [self.pattern_by_id[p] for p in sorted(gates)]
+        # The budget counts this thread's CPU time, but reading that clock is a system call
+        # (0.3-10 µs here, as much as a short regex run). Wall time since the last reading is
+        # an upper bound of it, so the clock is read once before and once after the patterns,
+        # and in between only when the budget could cut the next pattern's timeout or more
+        # than _RESYNC seconds of wall time went by.
+        if budget is not None and run:
+            cpu_mark = time.thread_time()
+            wall_mark = time.perf_counter()
+            left_at_mark = budget.left
+        required = self.required
+        present: dict[tuple[int, str], bool] = {}
         for p in run:
             vkey = {"light": "light", "folded": STANDARD_KEY, "raw": "raw"}[p.text]
             if vkey == "raw":
@@ -364,10 +388,22 @@ class FieldScanner:
                 text = cached if cached is not None else ""
                 if cached is None:
                     text = texts[vkey] = nz.normalize(value, view_for(vkey), turkic)
+            need = required.get(p.id)
+            if need is not None:
+                seen = present.get((id(need), vkey))
+                if seen is None:
+                    seen = present[(id(need), vkey)] = need.search(text) is not None
+                if not seen:
+                    continue
             timeout = self.pattern_timeout
             if budget is not None:
-                timeout = budget.left if timeout is None else min(timeout, budget.left)
-            started = time.thread_time() if budget is not None else 0.0
+                wall = time.perf_counter() - wall_mark
+                if wall > _RESYNC or timeout is None or left_at_mark - wall < timeout:
+                    cpu = time.thread_time()
+                    left_at_mark -= cpu - cpu_mark
+                    cpu_mark, wall_mark, wall = cpu, time.perf_counter(), 0.0
+                left = left_at_mark - wall  # never more than what is really left
+                timeout = left if timeout is None else min(timeout, left)
             try:
                 if timeout is not None and timeout <= 0:
                     raise TimeoutError
@@ -377,9 +413,8 @@ class FieldScanner:
             except TimeoutError:
                 incomplete.append(f"pattern {p.source!r} on {label}: regex time budget exceeded")
                 timed_out.append(p.item)
-            finally:
-                if budget is not None:
-                    budget.left -= time.thread_time() - started
+        if budget is not None and run:
+            budget.left = left_at_mark - (time.thread_time() - cpu_mark)
         if not found and not pattern_hits:
             return _EMPTY if not incomplete else ScanResult({}, tuple(incomplete), tuple(timed_out))
         excepted: dict[int, list[tuple[Occurrence, str]]] = {}
