@@ -655,11 +655,44 @@ class _CharTable(dict[str, "tuple[bool, str] | None"]):
 
 
 _char_tables: dict[tuple[View, bool], _CharTable] = {}
+_NOT_SIMPLE = "\uffff"  # a noncharacter: stands for "not one character to one" below
+
+
+class _SimpleTable(dict[int, str]):
+    """Code point -> its one-character normalized form, or ``_NOT_SIMPLE``.
+
+    Simple: ASCII, or a context-free character that starts a chunk and becomes exactly
+    one character (é -> e, ş -> s, ة -> ه). A text of simple characters maps one to one.
+    """
+
+    def __init__(self, view: View, turkic: bool) -> None:
+        super().__init__()
+        self._chars = _char_tables.get((view, turkic)) or _char_tables.setdefault(
+            (view, turkic), _CharTable(view, turkic)
+        )
+        self._view = view
+        self._turkic = turkic
+
+    def __missing__(self, cp: int) -> str:
+        ch = chr(cp)
+        if cp < 0x80:
+            value = _core(ch, self._view, self._turkic)
+        else:
+            entry = self._chars[ch]
+            value = entry[1] if entry is not None and entry[0] and len(entry[1]) == 1 else _NOT_SIMPLE
+        if len(value) != 1 or ch == _NOT_SIMPLE:
+            value = _NOT_SIMPLE
+        if len(self) < _CACHE_CAP:
+            self[cp] = value
+        return value
+
+
+_simple_tables: dict[tuple[View, bool], _SimpleTable] = {}
 _NON_ASCII_RUN = re.compile("[^\x00-\x7f]+")
 _WHITESPACE_RUN = re.compile(r"\s+")
 
 
-def _map_by_chars(text: str, view: View, turkic: bool) -> tuple[str, list[int], list[int]] | None:
+def _map_by_chars(text: str, view: View, turkic: bool) -> tuple[str, Sequence[int], Sequence[int]] | None:
     """``_map_chunks(text, _chunks_fine(text))`` for a text of context-free characters only.
 
     ASCII runs are mapped in bulk (every view is one character to one on ASCII) and each
@@ -667,6 +700,12 @@ def _map_by_chars(text: str, view: View, turkic: bool) -> tuple[str, list[int], 
     microseconds instead of one pipeline call per character. Returns None when some
     character is not context-free; the caller then takes the chunked path.
     """
+    simple = _simple_tables.get((view, turkic))
+    if simple is None:
+        simple = _simple_tables.setdefault((view, turkic), _SimpleTable(view, turkic))
+    one_to_one = text.translate(simple)
+    if _NOT_SIMPLE not in one_to_one:  # the usual text: no offset moves
+        return _fold_mapped(one_to_one, range(len(text)), range(1, len(text) + 1))
     table = _char_tables.get((view, turkic))
     if table is None:
         table = _char_tables.setdefault((view, turkic), _CharTable(view, turkic))
@@ -705,6 +744,13 @@ def _map_by_chars(text: str, view: View, turkic: bool) -> tuple[str, list[int], 
     out_text = "".join(pieces)
     if len(out_text) != len(starts):
         return None
+    return _fold_mapped(out_text, starts, ends)
+
+
+def _fold_mapped(
+    out_text: str, starts: Sequence[int], ends: Sequence[int]
+) -> tuple[str, Sequence[int], Sequence[int]]:
+    """Fold whitespace runs of a mapped text (``_map_chunks`` does it character by character)."""
     if "  " not in out_text and out_text.isprintable():
         return out_text, starts, ends
     # Fold whitespace runs: the run's first character keeps its start, the last its end.
@@ -743,7 +789,13 @@ def normalize_mapped(text: str, view: View, turkic: bool = False) -> Mapped:
     expected = normalize(text, view, turkic)
     fast = _map_by_chars(text, view, turkic)
     if fast is not None and fast[0] == expected:
-        return Mapped(fast[0], tuple(fast[1]), tuple(fast[2]), n)
+        starts, ends = fast[1], fast[2]  # ranges when no offset moves: nothing to copy
+        return Mapped(
+            fast[0],
+            starts if isinstance(starts, range) else tuple(starts),
+            ends if isinstance(ends, range) else tuple(ends),
+            n,
+        )
     for chunker in (_chunks_fine, _chunks_coarse):
         out, starts, ends = _map_chunks(text, chunker(text), view, turkic)
         if out == expected:
