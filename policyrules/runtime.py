@@ -299,7 +299,8 @@ class Ruleset:
                 if type(post) is str:
                     text: Any = post
                     primary = None
-                elif type(post) is dict and (at is not None or "created_at" not in post):
+                elif (type(post) is dict and (at is not None or "created_at" not in post)
+                      and type(post.get("author", {})) is dict):  # else _coerce has to complain
                     text = post.get("text")
                     primary = _primary_lang(post)
                 else:
@@ -310,6 +311,18 @@ class Ruleset:
                     scanned = fast.scan(text, "text", primary in ("tr", "az"), None, limits.regex_post_budget)
                     if not scanned.by_item and not scanned.incomplete:
                         return self._empty
+                    if type(post) is str or (len(post) <= limits.max_fields
+                                             and len(post.get("author", ())) <= limits.max_fields):
+                        # A hit: the post needs no copying or cutting, and `text` is scanned.
+                        data = {"text": post} if type(post) is str else post
+                        ctx = _PostContext(self, data, primary)
+                        ctx.values["text"] = text
+                        for item, found in scanned.by_item.items():
+                            ctx.occ[("text", item)] = found
+                        for item, cancelled in scanned.excepted.items():
+                            ctx.excepted[("text", item)] = cancelled
+                        ctx.timed_out.update(("text", item) for item in scanned.timed_out)
+                        return self._verdict(ctx, at, [], list(scanned.incomplete), force_enforce=False)
             data = {"text": post} if type(post) is str else _coerce(post)
             ctx, notes, incomplete = self._scan(data, scanned)
             if not ctx.occ and not self._always and not incomplete:

@@ -315,7 +315,8 @@ class TestVerdicts:
     def test_bad_posts(self) -> None:
         """Bad posts raise PostError."""
         rs = rs_of(self.SRC)
-        for bad in (None, 3, ["x"], {"text": 5}, {"text": "x", "author": "bob"}):
+        for bad in (None, 3, ["x"], {"text": 5}, {"text": "x", "author": "bob"},
+                    {"text": "no hit here", "author": "bob"}, {"text": "no hit", "author": ["a"]}):
             with pytest.raises(PostError):
                 rs.evaluate(bad)
 
