@@ -82,7 +82,10 @@ class OrOp(Op):
         self.cost = sum(c.cost for c in children)
 
     def value(self, ctx: Context) -> bool:
-        return any(c.value(ctx) for c in self.children)
+        for c in self.children:  # noqa: SIM110 - a loop is 2x faster than any(genexpr) here
+            if c.value(ctx):
+                return True
+        return False
 
     def collect(self, ctx: Context, out: list[Occurrence]) -> None:
         for c in self.children:
@@ -104,7 +107,10 @@ class AndOp(OrOp):
     __slots__ = ()
 
     def value(self, ctx: Context) -> bool:
-        return all(c.value(ctx) for c in self.children)
+        for c in self.children:  # noqa: SIM110 - a loop is 2x faster than all(genexpr) here
+            if not c.value(ctx):
+                return False
+        return True
 
     def collect(self, ctx: Context, out: list[Occurrence]) -> None:
         for c in self.children:
@@ -199,7 +205,10 @@ class AnyOp(_MatchOp):
     def value(self, ctx: Context) -> bool:
         occ = ctx.occ
         scope = self.scope
-        return any((scope, i) in occ for i in self.ids)
+        for i in self.ids:  # noqa: SIM110 - 2x faster than any(genexpr); runs for every triggered rule
+            if (scope, i) in occ:
+                return True
+        return False
 
 
 class AllOp(_MatchOp):
