@@ -587,3 +587,63 @@ def test_pickle_round_trip_gives_identical_verdicts(tmp_path: Path) -> None:
     import json
 
     assert json.loads(out) == _dicts(rs, POSTS)
+
+
+# --------------------------------------------------------------------------- evaluate_many on every core
+
+_MANY_SRC = '''policy p { title: "P" action: label }
+policy q { title: "Q" action: remove severity: high }
+terms slurs (normalize: aggressive) = ["idiot", "kill"]
+terms greet = ["hello"] except ["hello kitty"]
+pattern handle = /(?<!\\w)@\\w+/
+rule r_slur { policy: q when: any(slurs) reason: "{evidence}" }
+rule r_greet { policy: p when: any(greet) and handle }
+rule r_shadow { policy: p mode: shadow when: "weather" }
+'''
+_MANY_POSTS: list[Any] = [
+    "1d10t!", "hello @bob", "hello kitty @cat", "nice weather", "k.i.l.l them", "nothing here",
+    {"text": "HELLO @ann", "lang": "en"}, {"text": "ıdiot değil", "lang": "tr"}, "",
+    {"text": "weather", "created_at": "2026-01-01T00:00:00Z"},
+] * 70  # 700 posts: three chunks per worker
+
+
+def test_evaluate_many_with_workers_equals_one_process() -> None:
+    """workers=2 yields the same verdicts in the same order, explanations included."""
+    rs = policyrules.compile(_MANY_SRC)
+    one = list(rs.evaluate_many(_MANY_POSTS))
+    two = list(rs.evaluate_many(iter(_MANY_POSTS), workers=2))
+    assert len(two) == len(_MANY_POSTS)
+    assert one == two
+    assert [v.explain() for v in one[:10]] == [v.explain() for v in two[:10]]
+    assert [v is rs._empty for v in one] == [v is rs._empty for v in two]
+
+
+def test_evaluate_many_raises_post_error_in_place() -> None:
+    """A bad post raises PostError after the verdicts of every post before it, as in one process."""
+    rs = policyrules.compile(_MANY_SRC)
+    posts = [*_MANY_POSTS[:300], {"text": 5}, *_MANY_POSTS[:50]]
+    for workers in (1, 2):
+        got = []
+        with pytest.raises(PostError):
+            for verdict in rs.evaluate_many(posts, workers=workers):
+                got.append(verdict)
+        assert len(got) == 300
+
+
+def test_evaluate_many_stops_early_and_takes_unpicklable_posts() -> None:
+    """Closing the iterator early stops the workers; a post that cannot be pickled is evaluated here."""
+    rs = policyrules.compile(_MANY_SRC)
+    it = rs.evaluate_many(_MANY_POSTS, workers=2)
+    first = [next(it) for _ in range(5)]
+    it.close()  # type: ignore[attr-defined]
+    assert first == list(rs.evaluate_many(_MANY_POSTS[:5]))
+    odd = [{"text": "hello @x", "extra": lambda: 1}] * 300
+    assert list(rs.evaluate_many(odd, workers=2)) == list(rs.evaluate_many(odd))
+
+
+@pytest.mark.parametrize("workers", [0, -1, True, 1.5, "2"])
+def test_evaluate_many_rejects_bad_worker_counts(workers: Any) -> None:
+    """workers must be a whole number >= 1 or None."""
+    rs = policyrules.compile(_MANY_SRC)
+    with pytest.raises(ValueError, match="workers"):
+        rs.evaluate_many(["x"], workers=workers)
