@@ -11,7 +11,6 @@ against the fast path (falling back to coarser chunks), so the two never disagre
 from __future__ import annotations
 
 import _codecs
-import codecs
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ __all__ = [
     "normalize",
     "normalize_mapped",
     "normalize_term",
+    "normalizer",
     "word_spans",
 ]
 
@@ -254,19 +254,10 @@ _SECOND_STARTERS = frozenset(
 # The only marks an alphabet may hold: Arabic harakat that every standard view removes and
 # that compose with nothing (U+0653-0655 do compose: ا + U+0654 is أ).
 _ALPHABET_MARKS = frozenset(map(chr, range(0x064B, 0x0653)))
-_PLACEHOLDER_BYTE = 0xFF
-_PLACEHOLDER = "\uffff"
-_ERRORS = "policyrules.placeholder"
-
-
-def _placeholder(exc: UnicodeError) -> tuple[bytes, int]:
-    """Codec error handler: one placeholder byte for a run of characters outside the alphabet."""
-    if not isinstance(exc, UnicodeEncodeError):
-        raise exc
-    return bytes((_PLACEHOLDER_BYTE,)), exc.end
-
-
-codecs.register_error(_ERRORS, _placeholder)
+_MARKER = "\uffff"  # what a character outside the alphabet decodes to
+_OUTSIDE_BYTE = 0xFF  # where "?" is encoded, so the `replace` error handler writes it
+_QUESTION_PROXY = "\uff1f"  # FULLWIDTH QUESTION MARK, NFKC "?": stands in for real "?"
+_OUTSIDE_RUNS = re.compile(b"\xff\xff*").finditer  # a literal prefix: fast search
 
 
 def _stable_starter(ch: str) -> bool:
@@ -327,6 +318,26 @@ class _RunTable(dict[str, "str | None"]):
         return value
 
 
+class _OutsideTable(dict[str, "str | None"]):
+    """Character outside the alphabet -> its result (whitespace as U+0020, so that only runs
+    of spaces are left to fold), or None when it may merge with the character before it."""
+
+    def __init__(self, view: View, turkic: bool) -> None:
+        super().__init__()
+        self._view = view
+        self._turkic = turkic
+
+    def __missing__(self, ch: str) -> str | None:
+        view, turkic = self._view, self._turkic
+        value = _core(ch, view, turkic) if _safe_start(ch, view, turkic) else None
+        if value is not None:
+            value = "".join(" " if c.isspace() else c for c in value)
+        if len(self) >= _CACHE_CAP:
+            self.clear()
+        self[ch] = value
+        return value
+
+
 _LATIN_CANDIDATES = "".join(map(chr, range(0xA0, 0x100))) + (
     "ışğİŞĞ’‘“”„…–—•€‼⁉™♥❤♀♂✌☺☹✅❌✔✨\ufe0f\u200d\u200b\u200c\u200e\u200fłŁœŒčšžřćőűąężśńāēīūČŠŽ"
 )
@@ -341,107 +352,136 @@ _ARABIC_CANDIDATES = (
 
 
 class _Alphabet:
-    """ASCII + up to 127 context-free characters as a charmap codec, for one view."""
+    """ASCII + up to 127 context-free characters as a charmap codec, for one view.
 
-    __slots__ = ("decoding", "delete", "encoding", "multi", "outside", "table")
+    The encoding gives each member one byte; the decoding table maps that byte straight to
+    the member's normalized character (U+FFFE, "undefined", for a removed member, which the
+    ``ignore`` handler drops), so a post is ``charmap_encode`` + ``charmap_decode``: two C
+    calls. ``?`` is encoded at 0xFF, so the C-level ``replace`` error handler writes 0xFF for
+    every character outside the alphabet (no Python call); real ``?`` characters are first
+    swapped for U+FF1F FULLWIDTH QUESTION MARK (NFKC ``?``), a member encoded at 0x3F that
+    decodes to ``?``. Byte 0xFF decodes to a marker; the outside runs are found on the encoded
+    bytes (one byte per character, so their offsets are the text's) and normalized through
+    a cached per-view table. Members whose result has several characters (ß, …) stay outside.
+    """
+
+    __slots__ = ("fn", "members")
 
     def __init__(self, candidates: str, view: View, turkic: bool) -> None:
-        members = [chr(i) for i in range(128)]
-        members += [
-            c for c in dict.fromkeys(candidates)
-            if not c.isascii() and c != _PLACEHOLDER and _context_free(c, view, turkic)
-        ]  # fmt: skip
-        results = {c: _core(c, view, turkic) for c in members}
-        while True:  # keep the characters whose result the codec can write
-            index = {c: i for i, c in enumerate(members[:255])}
-            keep = [
-                c for c in members[:255]
-                if (len(results[c]) <= 1 and (not results[c] or results[c] in index))
-                or all(x in index and results[x] == x for x in results[c])
-            ]  # fmt: skip
-            if keep == members[:255]:
+        if _core(_QUESTION_PROXY, view, turkic) != "?" or not _context_free(
+            _QUESTION_PROXY, view, turkic
+        ):
+            raise ValueError("U+FF1F is not a context-free '?' in this view")
+        members: list[str] = []
+        for c in dict.fromkeys(candidates):
+            if len(members) == 127:
                 break
-            if len(keep) < 128 or keep[:128] != members[:128]:
-                raise ValueError("ASCII is not representable")
-            members = keep
-        members = members[:255]
-        self.decoding = "".join(members) + "\ufffe" * (255 - len(members)) + _PLACEHOLDER
-        self.encoding = _codecs.charmap_build(self.decoding)
-        table = bytearray(range(256))
-        delete = bytearray()
-        self.multi: list[tuple[str, str]] = []
-        for c, i in index.items():
-            out = results[c]
-            if out == "":
-                delete.append(i)
-            elif len(out) == 1:
-                table[i] = index[out]
-            elif out != c:
-                self.multi.append((c, out))
-        # Whitespace to U+0020 here, so that the caller only has to fold runs of spaces.
-        for i in b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f":
-            if table[i] == i:
-                table[i] = 0x20
-        self.table = bytes(table)
-        self.delete = bytes(delete)
-        escaped = "".join(re.escape(c) for c in members[128:])
-        self.outside = re.compile("[^\\x00-\\x7f" + escaped + "]+").findall
+            if c.isascii() or c in (_MARKER, _QUESTION_PROXY, "\ufffe"):
+                continue
+            if _context_free(c, view, turkic) and len(_core(c, view, turkic)) <= 1:
+                members.append(c)
+        self.members = "".join(members)
+        encoding = [chr(i) for i in range(128)] + members
+        encoding[ord("?")] = _QUESTION_PROXY
+        encoding += ["\ufffe"] * (255 - len(encoding)) + ["?"]
+        decoding = []
+        for c in encoding:
+            out = "?" if c == "?" else _core(c, view, turkic) if c != "\ufffe" else "\ufffe"
+            if len(out) > 1:
+                raise ValueError(f"{c!r} has a multi-character result")
+            if out.isspace():
+                out = " "  # whitespace runs are folded afterwards; any whitespace will do
+            decoding.append(out or "\ufffe")
+        decoding[_OUTSIDE_BYTE] = _MARKER
+        if any(c == _MARKER for c in decoding[:_OUTSIDE_BYTE]):
+            raise ValueError("a member normalizes to the marker")
+        self.fn = _alphabet_fn(
+            _codecs.charmap_build("".join(encoding)), "".join(decoding), view, turkic
+        )
 
-    def __call__(self, text: str, view: View, turkic: bool) -> str | None:
+
+def _alphabet_fn(
+    encoding: dict[int, int] | _codecs._EncodingMap, decoding: str, view: View, turkic: bool
+) -> Callable[[str], str | None]:
+    encode = _codecs.charmap_encode
+    decode = _codecs.charmap_decode
+    runs_of = _OUTSIDE_RUNS
+    span = re.Match.span
+    marker = _MARKER
+    proxy = _QUESTION_PROXY
+    key = (view, turkic)
+    table = _run_tables.get(key)
+    if table is None:
+        table = _run_tables.setdefault(key, _RunTable(view, turkic))
+    run_lookup = table.__getitem__
+    chars = _outside_tables.get(key)
+    if chars is None:
+        chars = _outside_tables.setdefault(key, _OutsideTable(view, turkic))
+    char_lookup = chars.__getitem__
+
+    def alphabet(text: str) -> str | None:
         """The normalized text (whitespace folded), or None to take the slow path."""
-        if _PLACEHOLDER in text:
-            return None
-        for c, expansion in self.multi:
-            if c in text:
-                text = text.replace(c, expansion)
-        encoded = _codecs.charmap_encode(text, _ERRORS, self.encoding)[0]
-        result: str = _codecs.charmap_decode(
-            encoded.translate(self.table, self.delete), "strict", self.decoding
-        )[0]
-        if _PLACEHOLDER_BYTE not in encoded:
-            return _fold_ws(result) if "  " in result else result
-        table = _run_tables.get((view, turkic))
-        if table is None:
-            table = _run_tables.setdefault((view, turkic), _RunTable(view, turkic))
-        runs = list(map(table.__getitem__, self.outside(text)))
-        pieces = result.split(_PLACEHOLDER)
-        if None in runs or len(pieces) != len(runs) + 1:
+        if "?" in text:
+            text = text.replace("?", proxy)
+        encoded = encode(text, "replace", encoding)[0]
+        out: str = decode(encoded, "ignore", decoding)[0]
+        if _OUTSIDE_BYTE not in encoded:
+            return _fold_ws(out) if "  " in out else out
+        # The encoded bytes are one per character: 0xFF marks the outside characters.
+        find = encoded.find
+        i = find(b"\xff")
+        j = encoded.rfind(b"\xff")
+        if i == j:  # one outside character, the common case (an emoji)
+            result = char_lookup(text[i])
+            if result is not None:
+                out = out.replace(marker, result)
+                return _fold_ws(out) if "  " in out else out
+        else:
+            normalized = [char_lookup(text[i])]
+            while i < j:
+                i = find(b"\xff", i + 1)
+                normalized.append(char_lookup(text[i]))
+            if None not in normalized:
+                pieces = out.split(marker)
+                if len(pieces) != len(normalized) + 1:
+                    return None
+                joined = pieces + normalized
+                joined[0::2] = pieces
+                joined[1::2] = normalized
+                out = "".join(joined)  # type: ignore[arg-type]
+                return _fold_ws(out) if "  " in out else out
+        # Some outside character may merge with the one before it: whole runs, then.
+        pieces = out.split(marker)
+        runs = [text[a:b] for a, b in map(span, runs_of(encoded))]
+        normalized = list(map(run_lookup, runs))
+        if None in normalized or len(pieces) != sum(map(len, runs)) + 1:
             return None
         joined = [pieces[0]]
-        for run, piece in zip(runs, pieces[1:], strict=True):
-            joined.append(run)  # type: ignore[arg-type]
+        k = 0
+        for run, piece in zip(runs, normalized, strict=True):
+            k += len(run)
             joined.append(piece)
-        out = "".join(joined)
+            joined.append(pieces[k])
+        out = "".join(joined)  # type: ignore[arg-type]
         return _fold_ws(out) if "  " in out or not out.isprintable() else out
 
+    return alphabet
 
-_alphabets: dict[tuple[View, bool, bool], _Alphabet | None] = {}
+
 _run_tables: dict[tuple[View, bool], _RunTable] = {}
+_outside_tables: dict[tuple[View, bool], _OutsideTable] = {}
 _word_caches: dict[tuple[View, bool], dict[str, str]] = {}
 
 
-def _alphabet(view: View, turkic: bool, arabic: bool) -> _Alphabet | None:
-    key = (view, turkic, arabic)
-    if key not in _alphabets:
-        try:
-            alpha: _Alphabet | None = _Alphabet(
-                _ARABIC_CANDIDATES if arabic else _LATIN_CANDIDATES, view, turkic
-            )
-        except ValueError:
-            alpha = None
-        _alphabets[key] = alpha
-    return _alphabets[key]
+def _make_alphabet(candidates: str, view: View, turkic: bool) -> Callable[[str], str | None]:
+    try:
+        return _Alphabet(candidates, view, turkic).fn
+    except ValueError:
+        return _no_alphabet
 
 
-def _non_ascii(text: str, view: View, turkic: bool) -> str:
-    """A non-ASCII text through ``light`` or ``standard``, whitespace folded."""
-    key = (view, turkic, "\u0627" in text or "\u0644" in text)
-    alpha = _alphabets[key] if key in _alphabets else _alphabet(*key)
-    if alpha is not None:
-        out = alpha(text, view, turkic)
-        if out is not None:
-            return out
-    return _fold_ws_if_needed(_by_words(text, view, turkic))
+def _no_alphabet(text: str) -> None:
+    return None
 
 
 def _fold_ws_if_needed(out: str) -> str:
@@ -479,6 +519,108 @@ def _normalize_reference(text: str, view: View, turkic: bool = False) -> str:
     return _fold_ws(_core(text, view, turkic))
 
 
+def _raw(text: str) -> str:
+    return text
+
+
+def _build(view: View, turkic: bool) -> Callable[[str], str]:
+    """The fast path for one (view, turkic), with every choice that depends on them made once."""
+    kind = view.kind
+    if kind == "raw":
+        return _raw
+    if kind == "none":
+        if not view.casefold:
+            return _fold_ws_if_needed
+
+        def none(text: str) -> str:
+            return _fold_ws_if_needed(_casefold(text, turkic))
+
+        return none
+
+    # Alphabets are built on the first post that needs one (a few milliseconds each).
+    slots: list[Callable[[str], str | None]] = []
+
+    def lazy(index: int, candidates: str) -> Callable[[str], str | None]:
+        def build(text: str) -> str | None:
+            slots[index] = _make_alphabet(candidates, view, turkic)
+            return slots[index](text)
+
+        return build
+
+    slots += [lazy(0, _LATIN_CANDIDATES), lazy(1, _ARABIC_CANDIDATES)]
+
+    def non_ascii(text: str) -> str:
+        # Turkic posts are Latin-script; otherwise an alef picks the Arabic alphabet (a wrong
+        # pick only costs time: the other script's letters go through the outside path).
+        out = slots[0](text) if turkic or "\u0627" not in text else slots[1](text)
+        if out is None:
+            return _fold_ws_if_needed(_by_words(text, view, turkic))
+        return out
+
+    if kind == "light":
+
+        def light(text: str) -> str:
+            if text.isascii():
+                if "  " in text or not text.isprintable():
+                    return _fold_ws(text)
+                return text
+            return non_ascii(text)
+
+        return light
+    if not view.casefold:
+
+        def sensitive(text: str) -> str:
+            if text.isascii():
+                if "`" in text:
+                    text = text.replace("`", "'")
+                if "  " in text or not text.isprintable():
+                    return _fold_ws(text)
+                return text
+            return non_ascii(text)
+
+        return sensitive
+    if turkic:
+
+        def standard_turkic(text: str) -> str:
+            if text.isascii():
+                out = text.lower()
+                if "I" in text:
+                    out = text.replace("I", "ı").lower()
+                if "`" in out:
+                    out = out.replace("`", "'")
+                if "  " in out or not out.isprintable():
+                    return _fold_ws(out)
+                return out
+            return non_ascii(text)
+
+        return standard_turkic
+
+    def standard(text: str) -> str:
+        if text.isascii():
+            out = text.lower()
+            if "`" in out:
+                out = out.replace("`", "'")
+            if "  " in out or not out.isprintable():
+                return _fold_ws(out)
+            return out
+        return non_ascii(text)
+
+    return standard
+
+
+_normalizers: dict[tuple[View, bool], Callable[[str], str]] = {}
+
+
+def normalizer(view: View, turkic: bool = False) -> Callable[[str], str]:
+    """``normalize`` specialised for one view: ``normalizer(view, turkic)(text)`` is
+    ``normalize(text, view, turkic)`` without the per-call dispatch (build it once per
+    scanner, call it per post)."""
+    fn = _normalizers.get((view, turkic))
+    if fn is None:
+        fn = _normalizers.setdefault((view, turkic), _build(view, turkic))
+    return fn
+
+
 def normalize(text: str, view: View, turkic: bool = False) -> str:
     """Normalize ``text`` for ``view`` (fast path, no offsets).
 
@@ -490,28 +632,10 @@ def normalize(text: str, view: View, turkic: bool = False) -> str:
     >>> normalize("IŞIK", STANDARD, turkic=True)
     'ısık'
     """
-    kind = view.kind
-    if text.isascii():
-        if kind == "raw":
-            return text
-        out = text
-        if kind != "light":
-            if view.casefold:
-                if turkic and "I" in out:
-                    out = out.replace("I", "ı")
-                out = out.lower()
-            if kind == "standard" and "`" in out:
-                out = out.replace("`", "'")
-    elif kind == "raw":
-        return text
-    elif kind == "none":
-        out = _casefold(text, turkic) if view.casefold else text
-    else:
-        return _non_ascii(text, view, turkic)
-    # isprintable() is False for every whitespace character but U+0020 (all are Cc or Z*).
-    if "  " in out or not out.isprintable():
-        return _fold_ws(out)
-    return out
+    fn = _normalizers.get((view, turkic))
+    if fn is None:
+        fn = normalizer(view, turkic)
+    return fn(text)
 
 
 def _fold_ws(text: str) -> str:
