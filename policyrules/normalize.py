@@ -367,7 +367,7 @@ class _Alphabet:
 
     __slots__ = ("fn", "members")
 
-    def __init__(self, candidates: str, view: View, turkic: bool) -> None:
+    def __init__(self, candidates: str, view: View, turkic: bool, use_latin1: bool) -> None:
         if _core(_QUESTION_PROXY, view, turkic) != "?" or not _context_free(
             _QUESTION_PROXY, view, turkic
         ):
@@ -395,14 +395,43 @@ class _Alphabet:
         decoding[_OUTSIDE_BYTE] = _MARKER
         if any(c == _MARKER for c in decoding[:_OUTSIDE_BYTE]):
             raise ValueError("a member normalizes to the marker")
+        latin1 = None
+        if use_latin1:
+            # Latin-1 texts (most German, Portuguese, Spanish... posts): encode("latin-1") is
+            # a copy, one bytes.translate maps every character to its ASCII result; a
+            # character with another result maps to 0x80, which sends the post on.
+            table = bytearray(range(256))
+            delete = bytearray()
+            expand: list[tuple[int, bytes, bytes]] = []
+            for b in range(256):
+                c = chr(b)
+                out = _core(c, view, turkic)
+                if not _context_free(c, view, turkic) or not out.isascii():
+                    table[b] = 0x80
+                elif len(out) > 1:
+                    if all(_core(x, view, turkic) == x for x in out):
+                        expand.append((b, bytes((b,)), out.encode()))  # ß -> ss
+                    table[b] = 0x80
+                elif not out:
+                    delete.append(b)
+                else:
+                    table[b] = 0x20 if out.isspace() else ord(out)
+            latin1 = (bytes(table), bytes(delete), tuple(expand))
         self.fn = _alphabet_fn(
-            _codecs.charmap_build("".join(encoding)), "".join(decoding), view, turkic
+            _codecs.charmap_build("".join(encoding)), "".join(decoding), latin1, view, turkic
         )
 
 
 def _alphabet_fn(
-    encoding: dict[int, int] | _codecs._EncodingMap, decoding: str, view: View, turkic: bool
-) -> Callable[[str], str | None]:
+    encoding: dict[int, int] | _codecs._EncodingMap,
+    decoding: str,
+    latin1: tuple[bytes, bytes, tuple[tuple[int, bytes, bytes], ...]] | None,
+    view: View,
+    turkic: bool,
+) -> Callable[[str], str]:
+    """The alphabet's fast path for one view; posts it cannot cut go to the per-word path."""
+    latin1_encode = _codecs.latin_1_encode
+    l1_table, l1_delete, l1_expand = latin1 if latin1 is not None else (b"", b"", ())
     encode = _codecs.charmap_encode
     decode = _codecs.charmap_decode
     runs_of = _OUTSIDE_RUNS
@@ -419,8 +448,19 @@ def _alphabet_fn(
         chars = _outside_tables.setdefault(key, _OutsideTable(view, turkic))
     char_lookup = chars.__getitem__
 
-    def alphabet(text: str) -> str | None:
-        """The normalized text (whitespace folded), or None to take the slow path."""
+    def alphabet(text: str) -> str:
+        """The normalized text, whitespace folded."""
+        if latin1 is not None:
+            latin = latin1_encode(text, "ignore")[0]
+            if len(latin) == len(text):  # every character is Latin-1
+                for b, c, expansion in l1_expand:
+                    if b in latin:  # an int: memchr (a bytes needle is much slower)
+                        latin = latin.replace(c, expansion)
+                latin = latin.translate(l1_table, l1_delete)
+                if latin.isascii():
+                    folded = latin.decode()
+                    return _fold_ws(folded) if "  " in folded else folded
+        original = text
         if "?" in text:
             text = text.replace("?", proxy)
         encoded = encode(text, "replace", encoding)[0]
@@ -429,8 +469,8 @@ def _alphabet_fn(
             return _fold_ws(out) if "  " in out else out
         # The encoded bytes are one per character: 0xFF marks the outside characters.
         find = encoded.find
-        i = find(b"\xff")
-        j = encoded.rfind(b"\xff")
+        i = find(_OUTSIDE_BYTE)
+        j = encoded.rfind(_OUTSIDE_BYTE)
         if i == j:  # one outside character, the common case (an emoji)
             result = char_lookup(text[i])
             if result is not None:
@@ -439,12 +479,12 @@ def _alphabet_fn(
         else:
             normalized = [char_lookup(text[i])]
             while i < j:
-                i = find(b"\xff", i + 1)
+                i = find(_OUTSIDE_BYTE, i + 1)
                 normalized.append(char_lookup(text[i]))
             if None not in normalized:
                 pieces = out.split(marker)
                 if len(pieces) != len(normalized) + 1:
-                    return None
+                    return _slow(original, view, turkic)
                 joined = pieces + normalized
                 joined[0::2] = pieces
                 joined[1::2] = normalized
@@ -455,7 +495,7 @@ def _alphabet_fn(
         runs = [text[a:b] for a, b in map(span, runs_of(encoded))]
         normalized = list(map(run_lookup, runs))
         if None in normalized or len(pieces) != sum(map(len, runs)) + 1:
-            return None
+            return _slow(original, view, turkic)
         joined = [pieces[0]]
         k = 0
         for run, piece in zip(runs, normalized, strict=True):
@@ -473,15 +513,17 @@ _outside_tables: dict[tuple[View, bool], _OutsideTable] = {}
 _word_caches: dict[tuple[View, bool], dict[str, str]] = {}
 
 
-def _make_alphabet(candidates: str, view: View, turkic: bool) -> Callable[[str], str | None]:
+def _make_alphabet(candidates: str, view: View, turkic: bool) -> Callable[[str], str]:
     try:
-        return _Alphabet(candidates, view, turkic).fn
+        latin1 = candidates is _LATIN_CANDIDATES and not turkic
+        return _Alphabet(candidates, view, turkic, latin1).fn
     except ValueError:
-        return _no_alphabet
+        return lambda text: _slow(text, view, turkic)
 
 
-def _no_alphabet(text: str) -> None:
-    return None
+def _slow(text: str, view: View, turkic: bool) -> str:
+    """Posts the alphabets cannot cut: split at spaces, one cached pipeline per word."""
+    return _fold_ws_if_needed(_by_words(text, view, turkic))
 
 
 def _fold_ws_if_needed(out: str) -> str:
@@ -538,24 +580,26 @@ def _build(view: View, turkic: bool) -> Callable[[str], str]:
         return none
 
     # Alphabets are built on the first post that needs one (a few milliseconds each).
-    slots: list[Callable[[str], str | None]] = []
+    slots: list[Callable[[str], str]] = []
 
-    def lazy(index: int, candidates: str) -> Callable[[str], str | None]:
-        def build(text: str) -> str | None:
+    def lazy(index: int, candidates: str) -> Callable[[str], str]:
+        def build(text: str) -> str:
             slots[index] = _make_alphabet(candidates, view, turkic)
             return slots[index](text)
 
         return build
 
     slots += [lazy(0, _LATIN_CANDIDATES), lazy(1, _ARABIC_CANDIDATES)]
+    # Turkic posts are Latin-script; otherwise an alef picks the Arabic alphabet (a wrong
+    # pick only costs time: the other script's letters take the outside path).
+    if turkic:
 
-    def non_ascii(text: str) -> str:
-        # Turkic posts are Latin-script; otherwise an alef picks the Arabic alphabet (a wrong
-        # pick only costs time: the other script's letters go through the outside path).
-        out = slots[0](text) if turkic or "\u0627" not in text else slots[1](text)
-        if out is None:
-            return _fold_ws_if_needed(_by_words(text, view, turkic))
-        return out
+        def non_ascii(text: str) -> str:
+            return slots[0](text)
+    else:
+
+        def non_ascii(text: str) -> str:
+            return slots["\u0627" in text](text)
 
     if kind == "light":
 
@@ -591,7 +635,7 @@ def _build(view: View, turkic: bool) -> Callable[[str], str]:
                 if "  " in out or not out.isprintable():
                     return _fold_ws(out)
                 return out
-            return non_ascii(text)
+            return slots[0](text)
 
         return standard_turkic
 
@@ -603,7 +647,7 @@ def _build(view: View, turkic: bool) -> Callable[[str], str]:
             if "  " in out or not out.isprintable():
                 return _fold_ws(out)
             return out
-        return non_ascii(text)
+        return slots["\u0627" in text](text)
 
     return standard
 
