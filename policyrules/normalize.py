@@ -565,91 +565,76 @@ def _raw(text: str) -> str:
     return text
 
 
+def _ascii_table(view: View, turkic: bool) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+    """ASCII byte -> its result in ``view`` for one ``bytes.translate`` (whitespace -> space,
+    so that only runs of spaces are left to fold), and the results that are not ASCII (I -> ı
+    under Turkic case folding), replaced afterwards."""
+    table = bytearray(range(256))
+    after: list[tuple[str, str]] = []
+    for b in range(128):
+        out = _core(chr(b), view, turkic)
+        if len(out) != 1:
+            raise AssertionError(f"{chr(b)!r} -> {out!r}")
+        if out.isspace():
+            table[b] = 0x20
+        elif out.isascii():
+            table[b] = ord(out)
+        else:
+            after.append((chr(b), out))
+    return bytes(table), tuple(after)
+
+
 def _build(view: View, turkic: bool) -> Callable[[str], str]:
-    """The fast path for one (view, turkic), with every choice that depends on them made once."""
+    """The fast path for one (view, turkic), with every choice that depends on them made once.
+
+    ASCII posts: ``encode`` -> one ``bytes.translate`` (case, backtick, whitespace) ->
+    ``decode``, then only ``"  " in`` is left (cheaper than ``str.lower`` plus a separate
+    whitespace test such as ``isprintable``). Other posts: the alphabets (``_Alphabet``).
+    """
     kind = view.kind
     if kind == "raw":
         return _raw
+    encode = str.encode
+    table, after = _ascii_table(view, turkic)
+    slots: list[Callable[[str], str]] = []
     if kind == "none":
-        if not view.casefold:
-            return _fold_ws_if_needed
 
         def none(text: str) -> str:
-            return _fold_ws_if_needed(_casefold(text, turkic))
+            return _fold_ws_if_needed(_casefold(text, turkic) if view.casefold else text)
 
-        return none
+        slots += [none, none]
+    else:
+        # Alphabets are built on the first post that needs one (a few milliseconds each).
+        def lazy(index: int, candidates: str) -> Callable[[str], str]:
+            def build(text: str) -> str:
+                slots[index] = _make_alphabet(candidates, view, turkic)
+                return slots[index](text)
 
-    # Alphabets are built on the first post that needs one (a few milliseconds each).
-    slots: list[Callable[[str], str]] = []
+            return build
 
-    def lazy(index: int, candidates: str) -> Callable[[str], str]:
-        def build(text: str) -> str:
-            slots[index] = _make_alphabet(candidates, view, turkic)
-            return slots[index](text)
-
-        return build
-
-    slots += [lazy(0, _LATIN_CANDIDATES), lazy(1, _ARABIC_CANDIDATES)]
+        slots += [lazy(0, _LATIN_CANDIDATES), lazy(1, _ARABIC_CANDIDATES)]
     # Turkic posts are Latin-script; otherwise an alef picks the Arabic alphabet (a wrong
     # pick only costs time: the other script's letters take the outside path).
-    if turkic:
+    if after or turkic:
 
-        def non_ascii(text: str) -> str:
-            return slots[0](text)
-    else:
-
-        def non_ascii(text: str) -> str:
-            return slots["\u0627" in text](text)
-
-    if kind == "light":
-
-        def light(text: str) -> str:
+        def generic(text: str) -> str:
             if text.isascii():
-                if "  " in text or not text.isprintable():
-                    return _fold_ws(text)
-                return text
-            return non_ascii(text)
+                out = encode(text).translate(table).decode()
+                for c, result in after:
+                    if c in out:
+                        out = out.replace(c, result)
+                return _fold_ws(out) if "  " in out else out
+            return slots[not turkic and "\u0627" in text](text)
 
-        return light
-    if not view.casefold:
+        return generic
 
-        def sensitive(text: str) -> str:
-            if text.isascii():
-                if "`" in text:
-                    text = text.replace("`", "'")
-                if "  " in text or not text.isprintable():
-                    return _fold_ws(text)
-                return text
-            return non_ascii(text)
-
-        return sensitive
-    if turkic:
-
-        def standard_turkic(text: str) -> str:
-            if text.isascii():
-                out = text.lower()
-                if "I" in text:
-                    out = text.replace("I", "ı").lower()
-                if "`" in out:
-                    out = out.replace("`", "'")
-                if "  " in out or not out.isprintable():
-                    return _fold_ws(out)
-                return out
-            return slots[0](text)
-
-        return standard_turkic
-
-    def standard(text: str) -> str:
+    def fast(text: str) -> str:
         if text.isascii():
-            out = text.lower()
-            if "`" in out:
-                out = out.replace("`", "'")
-            if "  " in out or not out.isprintable():
-                return _fold_ws(out)
-            return out
+            out = encode(text).translate(table).decode()
+            return _fold_ws(out) if "  " in out else out
         return slots["\u0627" in text](text)
 
-    return standard
+    return fast
 
 
 _normalizers: dict[tuple[View, bool], Callable[[str], str]] = {}
