@@ -477,7 +477,18 @@ def _alphabet_fn(
         out: str = decode(encoded, "ignore", decoding)[0]
         if _OUTSIDE_BYTE not in encoded:
             return _fold_spaces(" ", out) if "  " in out else out
-        found = outside_chars(text)
+        # The encoded bytes are one per character of the text: the pieces between the 0xFF
+        # bytes give the outside characters' offsets (a loop of a few steps per character is
+        # cheaper than a regex scan of the whole text unless there are many of them).
+        between = encoded.split(b"\xff")
+        if len(between) <= 12:
+            found = []
+            at = -1
+            for piece in between[:-1]:
+                at += len(piece) + 1
+                found.append(text[at])
+        else:
+            found = outside_chars(text)
         normalized = list(map(char_lookup, found))
         pieces = out.split(marker)
         if len(pieces) != len(found) + 1:
