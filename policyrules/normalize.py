@@ -369,7 +369,14 @@ class _Alphabet:
 
     __slots__ = ("fn", "members")
 
-    def __init__(self, candidates: str, view: View, turkic: bool, use_latin1: bool) -> None:
+    def __init__(
+        self,
+        candidates: str,
+        view: View,
+        turkic: bool,
+        use_latin1: bool,
+        other: list[Callable[[str], str]],
+    ) -> None:
         if _core(_QUESTION_PROXY, view, turkic) != "?" or not _context_free(
             _QUESTION_PROXY, view, turkic
         ):
@@ -427,6 +434,7 @@ class _Alphabet:
             re.compile(f"[^{inside}]").findall,
             re.compile(f"[^{inside}][^{inside}]*").findall,
             latin1,
+            other,
             view,
             turkic,
         )
@@ -438,10 +446,14 @@ def _alphabet_fn(
     outside_chars: Callable[[str], list[str]],
     outside_runs: Callable[[str], list[str]],
     latin1: tuple[bytes, bytes, tuple[tuple[int, bytes, bytes], ...]] | None,
+    other: list[Callable[[str], str]],
     view: View,
     turkic: bool,
 ) -> Callable[[str], str]:
-    """The alphabet's fast path for one view; posts it cannot cut go to the per-word path."""
+    """The whole fast path for one view (ASCII posts too, so that a post costs one Python
+    call); ``other[0]``, when given, takes the posts with an alef (the Arabic alphabet)."""
+    ascii_table, ascii_after = _ascii_table(view, turkic)
+    str_encode = str.encode
     latin1_encode = _codecs.latin_1_encode
     l1_table, l1_delete, l1_expand = latin1 if latin1 is not None else (b"", b"", ())
     encode = _codecs.charmap_encode
@@ -460,6 +472,15 @@ def _alphabet_fn(
 
     def alphabet(text: str) -> str:
         """The normalized text, whitespace folded."""
+        if text.isascii():
+            plain: str = str_encode(text).translate(ascii_table).decode()
+            if ascii_after:
+                for ch, repl in ascii_after:
+                    if ch in plain:
+                        plain = plain.replace(ch, repl)
+            return _fold_spaces(" ", plain) if "  " in plain else plain
+        if other and "\u0627" in text:
+            return other[0](text)
         if latin1 is not None:
             latin = latin1_encode(text, "ignore")[0]
             if len(latin) == len(text):  # every character is Latin-1
@@ -509,9 +530,9 @@ def _alphabet_fn(
             return _slow(original, view, turkic)
         joined = [pieces[0]]
         k = 0
-        for run, piece in zip(runs, normalized, strict=True):
+        for run, result in zip(runs, normalized, strict=True):
             k += len(run)
-            joined.append(piece)
+            joined.append(result)
             joined.append(pieces[k])
         out = "".join(joined)  # type: ignore[arg-type]
         return _fold_ws(out) if "  " in out or not out.isprintable() else out
@@ -524,12 +545,14 @@ _outside_tables: dict[tuple[View, bool], _OutsideTable] = {}
 _word_caches: dict[tuple[View, bool], dict[str, str]] = {}
 
 
-def _make_alphabet(candidates: str, view: View, turkic: bool) -> Callable[[str], str]:
+def _make_alphabet(
+    candidates: str, view: View, turkic: bool, other: list[Callable[[str], str]]
+) -> Callable[[str], str] | None:
     try:
         latin1 = candidates is _LATIN_CANDIDATES and not turkic
-        return _Alphabet(candidates, view, turkic, latin1).fn
+        return _Alphabet(candidates, view, turkic, latin1, other).fn
     except ValueError:
-        return lambda text: _slow(text, view, turkic)
+        return None
 
 
 def _slow(text: str, view: View, turkic: bool) -> str:
@@ -605,45 +628,41 @@ def _build(view: View, turkic: bool) -> Callable[[str], str]:
     kind = view.kind
     if kind == "raw":
         return _raw
+    if kind != "none":
+        # The Latin alphabet now (a few milliseconds); the Arabic one on the first post with
+        # an alef. Turkic posts are Latin-script; a wrong pick only costs time (the other
+        # script's letters take the outside path).
+        arabic: list[Callable[[str], str]] = []
+        if not turkic:
+
+            def build_arabic(text: str) -> str:
+                fn = _make_alphabet(_ARABIC_CANDIDATES, view, turkic, [])
+                arabic[0] = fn or (lambda text: _slow(text, view, turkic))
+                return arabic[0](text)
+
+            arabic.append(build_arabic)
+        latin = _make_alphabet(_LATIN_CANDIDATES, view, turkic, arabic)
+        if latin is not None:
+            return latin
     encode = str.encode
     table, after = _ascii_table(view, turkic)
-    slots: list[Callable[[str], str]] = []
-    if kind == "none":
 
-        def none(text: str) -> str:
-            return _fold_ws_if_needed(_casefold(text, turkic) if view.casefold else text)
+    def slow(text: str) -> str:
+        return _slow(text, view, turkic)
 
-        slots += [none, none]
-    else:
-        # Alphabets are built on the first post that needs one (a few milliseconds each).
-        def lazy(index: int, candidates: str) -> Callable[[str], str]:
-            def build(text: str) -> str:
-                slots[index] = _make_alphabet(candidates, view, turkic)
-                return slots[index](text)
+    def none(text: str) -> str:
+        return _fold_ws_if_needed(_casefold(text, turkic) if view.casefold else text)
 
-            return build
-
-        slots += [lazy(0, _LATIN_CANDIDATES), lazy(1, _ARABIC_CANDIDATES)]
-    # Turkic posts are Latin-script; otherwise an alef picks the Arabic alphabet (a wrong
-    # pick only costs time: the other script's letters take the outside path).
-    if after or turkic:
-
-        def generic(text: str) -> str:
-            if text.isascii():
-                out = encode(text).translate(table).decode()
-                for c, result in after:
-                    if c in out:
-                        out = out.replace(c, result)
-                return _fold_spaces(" ", out) if "  " in out else out
-            return slots[not turkic and "\u0627" in text](text)
-
-        return generic
+    rest = none if kind == "none" else slow
 
     def fast(text: str) -> str:
         if text.isascii():
             out = encode(text).translate(table).decode()
+            for c, result in after:
+                if c in out:
+                    out = out.replace(c, result)
             return _fold_spaces(" ", out) if "  " in out else out
-        return slots["\u0627" in text](text)
+        return rest(text)
 
     return fast
 
