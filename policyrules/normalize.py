@@ -340,9 +340,15 @@ class _OutsideTable(dict[str, "str | None"]):
         return value
 
 
-_LATIN_CANDIDATES = "".join(map(chr, range(0xA0, 0x100))) + (
-    "ışğİŞĞ’‘“”„…–—•€‼⁉™♥❤♀♂✌☺☹✅❌✔✨\ufe0f\u200d\u200b\u200c\u200e\u200fłŁœŒčšžřćőűąężśńāēīūČŠŽ"
-)
+# Most frequent first: an alphabet holds 127 characters (those with multi-character results,
+# like ß, stay outside). Latin-1 letters, then Turkish/Azeri and typographic punctuation,
+# then Central European letters, then the rarer Latin-1 symbols.
+_LATIN_CANDIDATES = (
+    "\u00a0«»°´¡¿ºª" + "".join(map(chr, range(0xC0, 0x100)))
+    + "ışğİŞĞəƏ’‘“”„…–—•€‼⁉™♥❤♀♂✌☺☹✅❌✔✨\ufe0f\u200d\u200b\u200c\u200e\u200f\u00ad"
+    + "łŁčšžřćőűąężśńŚŃĘĄŻŹĆČŠŽŘāēīū"
+    + "".join(map(chr, range(0xA0, 0xC0)))
+)  # fmt: skip
 _ARABIC_CANDIDATES = (
     "".join(map(chr, range(0x0621, 0x063B)))
     + "".join(map(chr, range(0x0640, 0x0653)))
@@ -502,6 +508,11 @@ def _alphabet_fn(
         # bytes give the outside characters' offsets (a loop of a few steps per character is
         # cheaper than a regex scan of the whole text unless there are many of them).
         between = encoded.split(b"\xff")
+        if len(between) == 2:  # one outside character: the common case (an emoji)
+            result = char_lookup(text[len(between[0])])
+            if result is not None:
+                out = out.replace(marker, result)
+                return _fold_spaces(" ", out) if "  " in out else out
         if len(between) <= 12:
             found = []
             at = -1
