@@ -413,25 +413,31 @@ class _Alphabet:
         latin1 = None
         if use_latin1:
             # Latin-1 texts (most German, Portuguese, Spanish... posts): encode("latin-1") is
-            # a copy, one bytes.translate maps every character to its ASCII result; a
-            # character with another result maps to 0x80, which sends the post on.
+            # a copy, one bytes.translate maps every character to its result, and decoding
+            # Latin-1 is a copy. A character whose result is not one Latin-1 character maps
+            # to a byte that no character's result is, which sends the post on.
+            results = {b: _core(chr(b), view, turkic) for b in range(256)}
+            ok = {
+                b for b, out in results.items()
+                if _context_free(chr(b), view, turkic) and all(ord(x) < 256 for x in out)
+            }  # fmt: skip
+            taken = {ord(out) for b, out in results.items() if b in ok and len(out) == 1}
+            unhandled = max(set(range(256)) - taken)  # 'ª' (NFKC 'a') is never a result
             table = bytearray(range(256))
             delete = bytearray()
             expand: list[tuple[int, bytes, bytes]] = []
-            for b in range(256):
-                c = chr(b)
-                out = _core(c, view, turkic)
-                if not _context_free(c, view, turkic) or not out.isascii():
-                    table[b] = 0x80
+            for b, out in results.items():
+                if b not in ok:
+                    table[b] = unhandled
                 elif len(out) > 1:
-                    if all(_core(x, view, turkic) == x for x in out):
-                        expand.append((b, bytes((b,)), out.encode()))  # ß -> ss
-                    table[b] = 0x80
+                    if all(results[ord(x)] == x for x in out):
+                        expand.append((b, bytes((b,)), out.encode("latin-1")))  # ß -> ss
+                    table[b] = unhandled
                 elif not out:
                     delete.append(b)
                 else:
                     table[b] = 0x20 if out.isspace() else ord(out)
-            latin1 = (bytes(table), bytes(delete), tuple(expand))
+            latin1 = (bytes(table), bytes(delete), tuple(expand), unhandled)
         inside = "\\x00-\\x7f" + re.escape(_QUESTION_PROXY + self.members)
         self.fn = _alphabet_fn(
             _codecs.charmap_build("".join(encoding)),
@@ -451,7 +457,7 @@ def _alphabet_fn(
     decoding: str,
     outside_chars: Callable[[str], list[str]],
     outside_runs: Callable[[str], list[str]],
-    latin1: tuple[bytes, bytes, tuple[tuple[int, bytes, bytes], ...]] | None,
+    latin1: tuple[bytes, bytes, tuple[tuple[int, bytes, bytes], ...], int] | None,
     other: list[Callable[[str], str]],
     view: View,
     turkic: bool,
@@ -461,7 +467,8 @@ def _alphabet_fn(
     ascii_table, ascii_after = _ascii_table(view, turkic)
     str_encode = str.encode
     latin1_encode = _codecs.latin_1_encode
-    l1_table, l1_delete, l1_expand = latin1 if latin1 is not None else (b"", b"", ())
+    l1_table, l1_delete, l1_expand, l1_unhandled = latin1 or (b"", b"", (), 0)
+    latin1_decode = _codecs.latin_1_decode
     encode = _codecs.charmap_encode
     decode = _codecs.charmap_decode
     marker = _MARKER
@@ -494,8 +501,8 @@ def _alphabet_fn(
                     if b in latin:  # an int: memchr (a bytes needle is much slower)
                         latin = latin.replace(c, expansion)
                 latin = latin.translate(l1_table, l1_delete)
-                if latin.isascii():
-                    folded = latin.decode()
+                if l1_unhandled not in latin:
+                    folded = latin1_decode(latin)[0]
                     return _fold_spaces(" ", folded) if "  " in folded else folded
         original = text
         if "?" in text:
