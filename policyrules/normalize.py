@@ -322,7 +322,8 @@ class _RunTable(dict[str, "str | None"]):
 
 class _OutsideTable(dict[str, "str | None"]):
     """Character outside the alphabet -> its result (whitespace as U+0020, so that only runs
-    of spaces are left to fold), or None when it may merge with the character before it."""
+    of spaces are left to fold), or None when it may merge with the character before it (or
+    its result holds the marker U+FFFF): the caller then takes whole runs."""
 
     def __init__(self, view: View, turkic: bool) -> None:
         super().__init__()
@@ -334,6 +335,8 @@ class _OutsideTable(dict[str, "str | None"]):
         value = _core(ch, view, turkic) if _safe_start(ch, view, turkic) else None
         if value is not None:
             value = "".join(" " if c.isspace() else c for c in value)
+            if _MARKER in value:  # U+FFFF itself: results are put in the markers' places
+                value = None
         if len(self) >= _CACHE_CAP:
             self.clear()
         self[ch] = value
@@ -515,36 +518,34 @@ def _alphabet_fn(
         # bytes give the outside characters' offsets (a loop of a few steps per character is
         # cheaper than a regex scan of the whole text unless there are many of them).
         between = encoded.split(b"\xff")
-        if len(between) == 2:  # one outside character: the common case (an emoji)
-            result = char_lookup(text[len(between[0])])
-            if result is not None:
-                out = out.replace(marker, result)
-                return _fold_spaces(" ", out) if "  " in out else out
-        if len(between) <= 12:
-            found = []
+        if len(between) <= 13:  # up to twelve: put each one's result in its marker's place
             at = -1
+            filled = out
             for piece in between[:-1]:
                 at += len(piece) + 1
-                found.append(text[at])
+                result = char_lookup(text[at])
+                if result is None:
+                    break
+                filled = filled.replace(marker, result, 1)
+            else:
+                return _fold_spaces(" ", filled) if "  " in filled else filled
         else:
             found = outside_chars(text)
-        normalized = list(map(char_lookup, found))
-        pieces = out.split(marker)
-        if len(pieces) != len(found) + 1:
-            return _slow(original, view, turkic)
-        if None not in normalized:
-            if len(found) == 1:
-                out = pieces[0] + normalized[0] + pieces[1]  # type: ignore[operator]
-            else:
+            normalized = list(map(char_lookup, found))
+            if None not in normalized:
+                pieces = out.split(marker)
+                if len(pieces) != len(found) + 1:
+                    return _slow(original, view, turkic)
                 joined = pieces + normalized
                 joined[0::2] = pieces
                 joined[1::2] = normalized
                 out = "".join(joined)  # type: ignore[arg-type]
-            return _fold_spaces(" ", out) if "  " in out else out
+                return _fold_spaces(" ", out) if "  " in out else out
+        pieces = out.split(marker)
         # Some outside character may merge with the one before it: whole runs, then.
         runs = outside_runs(text)
         normalized = list(map(run_lookup, runs))
-        if None in normalized:
+        if None in normalized or len(pieces) != sum(map(len, runs)) + 1:
             return _slow(original, view, turkic)
         joined = [pieces[0]]
         k = 0
