@@ -686,17 +686,32 @@ def _build(view: View, turkic: bool) -> Callable[[str], str]:
     return fast
 
 
-_normalizers: dict[tuple[View, bool], Callable[[str], str]] = {}
+_built: dict[tuple[View, bool], Callable[[str], str]] = {}
+# View -> [non-Turkic, Turkic] fast paths for `normalize` (a stub that builds on first use).
+_normalizers: dict[View, list[Callable[[str], str]]] = {}
 
 
 def normalizer(view: View, turkic: bool = False) -> Callable[[str], str]:
     """``normalize`` specialised for one view: ``normalizer(view, turkic)(text)`` is
     ``normalize(text, view, turkic)`` without the per-call dispatch (build it once per
     scanner, call it per post)."""
-    fn = _normalizers.get((view, turkic))
+    key = (view, bool(turkic))
+    fn = _built.get(key)
     if fn is None:
-        fn = _normalizers.setdefault((view, turkic), _build(view, turkic))
+        fn = _built.setdefault(key, _build(*key))
     return fn
+
+
+def _slots(view: View) -> list[Callable[[str], str]]:
+    new: list[Callable[[str], str]] = []
+    for turkic in (False, True):
+
+        def build(text: str, turkic: bool = turkic) -> str:
+            new[turkic] = normalizer(view, turkic)
+            return new[turkic](text)
+
+        new.append(build)
+    return _normalizers.setdefault(view, new)
 
 
 def normalize(text: str, view: View, turkic: bool = False) -> str:
@@ -710,10 +725,10 @@ def normalize(text: str, view: View, turkic: bool = False) -> str:
     >>> normalize("IŞIK", STANDARD, turkic=True)
     'ısık'
     """
-    fn = _normalizers.get((view, turkic))
-    if fn is None:
-        fn = normalizer(view, turkic)
-    return fn(text)
+    slots = _normalizers.get(view)
+    if slots is None:
+        slots = _slots(view)
+    return slots[1 if turkic else 0](text)
 
 
 def _fold_ws(text: str) -> str:
