@@ -231,14 +231,14 @@ def _core(text: str, view: View, turkic: bool) -> str:
 
 
 # Fast path for non-ASCII posts: a charmap codec. Almost every post of a language uses a few
-# dozen non-ASCII characters, and for most of them ("ş", "é", "ß", "ة", "’", ZWJ, harakat)
-# the pipeline is context-free: the text's result is the concatenation of each character's
+# dozen non-ASCII characters, and for most of them ("ş", "é", "ة", "’", ZWJ, harakat) the
+# pipeline is context-free: the text's result is the concatenation of each character's
 # result. ``_Alphabet`` gives ASCII + up to 127 such characters one byte each, so a post is
-# ``charmap_encode`` -> ``bytes.translate`` (the per-character result) -> ``charmap_decode``,
-# three C calls. Characters outside the alphabet (emoji, other scripts) are encoded as a
-# placeholder byte by an error handler; their maximal runs are normalized through a cached
-# per-view table and put back. A run that could merge with the character before it (it starts
-# with a mark, an invisible character...) sends the post down the per-word path.
+# ``charmap_encode`` -> ``charmap_decode`` (whose table holds each character's result): two
+# C calls. Characters outside the alphabet (emoji, other scripts, ß) come out as a marker,
+# and their results (cached per view) are put in its place. One that could merge with the
+# character before it (a mark, an invisible character...) makes the post take whole runs,
+# or the per-word path. ``_build`` puts the ASCII and Latin-1 shortcuts in front.
 _CACHE_CAP = 1 << 17
 _CACHE_MAX_WORD = 64
 # Starters (ccc 0) that are the second half of a canonical composition (Unicode 14, from
@@ -366,14 +366,14 @@ class _Alphabet:
     """ASCII + up to 127 context-free characters as a charmap codec, for one view.
 
     The encoding gives each member one byte; the decoding table maps that byte straight to
-    the member's normalized character (U+FFFE, "undefined", for a removed member, which the
-    ``ignore`` handler drops), so a post is ``charmap_encode`` + ``charmap_decode``: two C
-    calls. ``?`` is encoded at 0xFF, so the C-level ``replace`` error handler writes 0xFF for
-    every character outside the alphabet (no Python call); real ``?`` characters are first
-    swapped for U+FF1F FULLWIDTH QUESTION MARK (NFKC ``?``), a member encoded at 0x3F that
-    decodes to ``?``. Byte 0xFF decodes to a marker; the outside runs are found on the encoded
-    bytes (one byte per character, so their offsets are the text's) and normalized through
-    a cached per-view table. Members whose result has several characters (ß, …) stay outside.
+    the member's result (U+FFFE, "undefined", for a removed member, which the ``ignore``
+    handler drops; any whitespace to U+0020), so a post is ``charmap_encode`` +
+    ``charmap_decode``: two C calls. ``?`` is encoded at 0xFF, so the C-level ``replace``
+    error handler writes 0xFF for every character outside the alphabet (no Python call);
+    real ``?`` characters are first swapped for U+FF1F FULLWIDTH QUESTION MARK (NFKC ``?``),
+    a member encoded at 0x3F that decodes to ``?``. Byte 0xFF decodes to a marker (U+FFFF);
+    the encoded bytes are one per character, so they give the outside characters' offsets.
+    Members whose result has several characters (ß, …) are left outside.
     """
 
     __slots__ = ("fn", "members")
