@@ -11,7 +11,6 @@ against the fast path (falling back to coarser chunks), so the two never disagre
 from __future__ import annotations
 
 import _codecs
-import codecs
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ __all__ = [
     "normalize",
     "normalize_mapped",
     "normalize_term",
+    "normalizer",
     "word_spans",
 ]
 
@@ -231,14 +231,14 @@ def _core(text: str, view: View, turkic: bool) -> str:
 
 
 # Fast path for non-ASCII posts: a charmap codec. Almost every post of a language uses a few
-# dozen non-ASCII characters, and for most of them ("ş", "é", "ß", "ة", "’", ZWJ, harakat)
-# the pipeline is context-free: the text's result is the concatenation of each character's
+# dozen non-ASCII characters, and for most of them ("ş", "é", "ة", "’", ZWJ, harakat) the
+# pipeline is context-free: the text's result is the concatenation of each character's
 # result. ``_Alphabet`` gives ASCII + up to 127 such characters one byte each, so a post is
-# ``charmap_encode`` -> ``bytes.translate`` (the per-character result) -> ``charmap_decode``,
-# three C calls. Characters outside the alphabet (emoji, other scripts) are encoded as a
-# placeholder byte by an error handler; their maximal runs are normalized through a cached
-# per-view table and put back. A run that could merge with the character before it (it starts
-# with a mark, an invisible character...) sends the post down the per-word path.
+# ``charmap_encode`` -> ``charmap_decode`` (whose table holds each character's result): two
+# C calls. Characters outside the alphabet (emoji, other scripts, ß) come out as a marker,
+# and their results (cached per view) are put in its place. One that could merge with the
+# character before it (a mark, an invisible character...) makes the post take whole runs,
+# or the per-word path. ``_build`` puts the ASCII and Latin-1 shortcuts in front.
 _CACHE_CAP = 1 << 17
 _CACHE_MAX_WORD = 64
 # Starters (ccc 0) that are the second half of a canonical composition (Unicode 14, from
@@ -254,19 +254,12 @@ _SECOND_STARTERS = frozenset(
 # The only marks an alphabet may hold: Arabic harakat that every standard view removes and
 # that compose with nothing (U+0653-0655 do compose: ا + U+0654 is أ).
 _ALPHABET_MARKS = frozenset(map(chr, range(0x064B, 0x0653)))
-_PLACEHOLDER_BYTE = 0xFF
-_PLACEHOLDER = "\uffff"
-_ERRORS = "policyrules.placeholder"
-
-
-def _placeholder(exc: UnicodeError) -> tuple[bytes, int]:
-    """Codec error handler: one placeholder byte for a run of characters outside the alphabet."""
-    if not isinstance(exc, UnicodeEncodeError):
-        raise exc
-    return bytes((_PLACEHOLDER_BYTE,)), exc.end
-
-
-codecs.register_error(_ERRORS, _placeholder)
+_MARKER = "\uffff"  # what a character outside the alphabet decodes to
+_OUTSIDE_BYTE = 0xFF  # where "?" is encoded, so the `replace` error handler writes it
+_QUESTION_PROXY = "\uff1f"  # FULLWIDTH QUESTION MARK, NFKC "?": stands in for real "?"
+# Whitespace folding where every whitespace character is already U+0020 (the fast paths map
+# them so): `re.sub` is about 1.6x cheaper than split + join on long posts.
+_fold_spaces = re.compile("  +").sub
 
 
 def _stable_starter(ch: str) -> bool:
@@ -327,9 +320,38 @@ class _RunTable(dict[str, "str | None"]):
         return value
 
 
-_LATIN_CANDIDATES = "".join(map(chr, range(0xA0, 0x100))) + (
-    "ışğİŞĞ’‘“”„…–—•€‼⁉™♥❤♀♂✌☺☹✅❌✔✨\ufe0f\u200d\u200b\u200c\u200e\u200fłŁœŒčšžřćőűąężśńāēīūČŠŽ"
-)
+class _OutsideTable(dict[str, "str | None"]):
+    """Character outside the alphabet -> its result (whitespace as U+0020, so that only runs
+    of spaces are left to fold), or None when it may merge with the character before it (or
+    its result holds the marker U+FFFF): the caller then takes whole runs."""
+
+    def __init__(self, view: View, turkic: bool) -> None:
+        super().__init__()
+        self._view = view
+        self._turkic = turkic
+
+    def __missing__(self, ch: str) -> str | None:
+        view, turkic = self._view, self._turkic
+        value = _core(ch, view, turkic) if _safe_start(ch, view, turkic) else None
+        if value is not None:
+            value = "".join(" " if c.isspace() else c for c in value)
+            if _MARKER in value:  # U+FFFF itself: results are put in the markers' places
+                value = None
+        if len(self) >= _CACHE_CAP:
+            self.clear()
+        self[ch] = value
+        return value
+
+
+# Most frequent first: an alphabet holds 127 characters (those with multi-character results,
+# like ß, stay outside). Latin-1 letters, then Turkish/Azeri and typographic punctuation,
+# then Central European letters, then the rarer Latin-1 symbols.
+_LATIN_CANDIDATES = (
+    "\u00a0«»°´¡¿ºª" + "".join(map(chr, range(0xC0, 0x100)))
+    + "ışğİŞĞəƏ’‘“”„…–—•€‼⁉™♥❤♀♂✌☺☹✅❌✔✨\ufe0f\u200d\u200b\u200c\u200e\u200f\u00ad"
+    + "łŁčšžřćőűąężśńŚŃĘĄŻŹĆČŠŽŘāēīū"
+    + "".join(map(chr, range(0xA0, 0xC0)))
+)  # fmt: skip
 _ARABIC_CANDIDATES = (
     "".join(map(chr, range(0x0621, 0x063B)))
     + "".join(map(chr, range(0x0640, 0x0653)))
@@ -341,106 +363,219 @@ _ARABIC_CANDIDATES = (
 
 
 class _Alphabet:
-    """ASCII + up to 127 context-free characters as a charmap codec, for one view."""
+    """ASCII + up to 127 context-free characters as a charmap codec, for one view.
 
-    __slots__ = ("decoding", "delete", "encoding", "multi", "outside", "table")
+    The encoding gives each member one byte; the decoding table maps that byte straight to
+    the member's result (U+FFFE, "undefined", for a removed member, which the ``ignore``
+    handler drops; any whitespace to U+0020), so a post is ``charmap_encode`` +
+    ``charmap_decode``: two C calls. ``?`` is encoded at 0xFF, so the C-level ``replace``
+    error handler writes 0xFF for every character outside the alphabet (no Python call);
+    real ``?`` characters are first swapped for U+FF1F FULLWIDTH QUESTION MARK (NFKC ``?``),
+    a member encoded at 0x3F that decodes to ``?``. Byte 0xFF decodes to a marker (U+FFFF);
+    the encoded bytes are one per character, so they give the outside characters' offsets.
+    Members whose result has several characters (ß, …) are left outside.
+    """
 
-    def __init__(self, candidates: str, view: View, turkic: bool) -> None:
-        members = [chr(i) for i in range(128)]
-        members += [
-            c for c in dict.fromkeys(candidates)
-            if not c.isascii() and c != _PLACEHOLDER and _context_free(c, view, turkic)
-        ]  # fmt: skip
-        results = {c: _core(c, view, turkic) for c in members}
-        while True:  # keep the characters whose result the codec can write
-            index = {c: i for i, c in enumerate(members[:255])}
-            keep = [
-                c for c in members[:255]
-                if (len(results[c]) <= 1 and (not results[c] or results[c] in index))
-                or all(x in index and results[x] == x for x in results[c])
-            ]  # fmt: skip
-            if keep == members[:255]:
+    __slots__ = ("fn", "members")
+
+    def __init__(
+        self,
+        candidates: str,
+        view: View,
+        turkic: bool,
+        use_latin1: bool,
+        other: list[Callable[[str], str]],
+    ) -> None:
+        if _core(_QUESTION_PROXY, view, turkic) != "?" or not _context_free(
+            _QUESTION_PROXY, view, turkic
+        ):
+            raise ValueError("U+FF1F is not a context-free '?' in this view")
+        members: list[str] = []
+        for c in dict.fromkeys(candidates):
+            if len(members) == 127:
                 break
-            if len(keep) < 128 or keep[:128] != members[:128]:
-                raise ValueError("ASCII is not representable")
-            members = keep
-        members = members[:255]
-        self.decoding = "".join(members) + "\ufffe" * (255 - len(members)) + _PLACEHOLDER
-        self.encoding = _codecs.charmap_build(self.decoding)
-        table = bytearray(range(256))
-        delete = bytearray()
-        self.multi: list[tuple[str, str]] = []
-        for c, i in index.items():
-            out = results[c]
-            if out == "":
-                delete.append(i)
-            elif len(out) == 1:
-                table[i] = index[out]
-            elif out != c:
-                self.multi.append((c, out))
-        # Whitespace to U+0020 here, so that the caller only has to fold runs of spaces.
-        for i in b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f":
-            if table[i] == i:
-                table[i] = 0x20
-        self.table = bytes(table)
-        self.delete = bytes(delete)
-        escaped = "".join(re.escape(c) for c in members[128:])
-        self.outside = re.compile("[^\\x00-\\x7f" + escaped + "]+").findall
+            if c.isascii() or c in (_MARKER, _QUESTION_PROXY, "\ufffe"):
+                continue
+            if _context_free(c, view, turkic) and len(_core(c, view, turkic)) <= 1:
+                members.append(c)
+        self.members = "".join(members)
+        encoding = [chr(i) for i in range(128)] + members
+        encoding[ord("?")] = _QUESTION_PROXY
+        encoding += ["\ufffe"] * (255 - len(encoding)) + ["?"]
+        decoding = []
+        for c in encoding:
+            out = "?" if c == "?" else _core(c, view, turkic) if c != "\ufffe" else "\ufffe"
+            if len(out) > 1:
+                raise ValueError(f"{c!r} has a multi-character result")
+            if out.isspace():
+                out = " "  # whitespace runs are folded afterwards; any whitespace will do
+            decoding.append(out or "\ufffe")
+        decoding[_OUTSIDE_BYTE] = _MARKER
+        if any(c == _MARKER for c in decoding[:_OUTSIDE_BYTE]):
+            raise ValueError("a member normalizes to the marker")
+        latin1 = None
+        if use_latin1:
+            # Latin-1 texts (most German, Portuguese, Spanish... posts): encode("latin-1") is
+            # a copy, one bytes.translate maps every character to its result, and decoding
+            # Latin-1 is a copy. A character whose result is not one Latin-1 character maps
+            # to a byte that no character's result is, which sends the post on.
+            results = {b: _core(chr(b), view, turkic) for b in range(256)}
+            ok = {
+                b for b, out in results.items()
+                if _context_free(chr(b), view, turkic) and all(ord(x) < 256 for x in out)
+            }  # fmt: skip
+            taken = {ord(out) for b, out in results.items() if b in ok and len(out) == 1}
+            unhandled = max(set(range(256)) - taken)  # 'ª' (NFKC 'a') is never a result
+            table = bytearray(range(256))
+            delete = bytearray()
+            expand: list[tuple[int, bytes, bytes]] = []
+            for b, out in results.items():
+                if b not in ok:
+                    table[b] = unhandled
+                elif len(out) > 1:
+                    if all(results[ord(x)] == x for x in out):
+                        expand.append((b, bytes((b,)), out.encode("latin-1")))  # ß -> ss
+                    table[b] = unhandled
+                elif not out:
+                    delete.append(b)
+                else:
+                    table[b] = 0x20 if out.isspace() else ord(out)
+            latin1 = (bytes(table), bytes(delete), tuple(expand), unhandled)
+        inside = "\\x00-\\x7f" + re.escape(_QUESTION_PROXY + self.members)
+        self.fn = _alphabet_fn(
+            _codecs.charmap_build("".join(encoding)),
+            "".join(decoding),
+            # A class first (not a repeat): `re` then scans for it in C before trying a match.
+            re.compile(f"[^{inside}]").findall,
+            re.compile(f"[^{inside}][^{inside}]*").findall,
+            latin1,
+            other,
+            view,
+            turkic,
+        )
 
-    def __call__(self, text: str, view: View, turkic: bool) -> str | None:
-        """The normalized text (whitespace folded), or None to take the slow path."""
-        if _PLACEHOLDER in text:
-            return None
-        for c, expansion in self.multi:
-            if c in text:
-                text = text.replace(c, expansion)
-        encoded = _codecs.charmap_encode(text, _ERRORS, self.encoding)[0]
-        result: str = _codecs.charmap_decode(
-            encoded.translate(self.table, self.delete), "strict", self.decoding
-        )[0]
-        if _PLACEHOLDER_BYTE not in encoded:
-            return _fold_ws(result) if "  " in result else result
-        table = _run_tables.get((view, turkic))
-        if table is None:
-            table = _run_tables.setdefault((view, turkic), _RunTable(view, turkic))
-        runs = list(map(table.__getitem__, self.outside(text)))
-        pieces = result.split(_PLACEHOLDER)
-        if None in runs or len(pieces) != len(runs) + 1:
-            return None
+
+def _alphabet_fn(
+    encoding: dict[int, int] | _codecs._EncodingMap,
+    decoding: str,
+    outside_chars: Callable[[str], list[str]],
+    outside_runs: Callable[[str], list[str]],
+    latin1: tuple[bytes, bytes, tuple[tuple[int, bytes, bytes], ...], int] | None,
+    other: list[Callable[[str], str]],
+    view: View,
+    turkic: bool,
+) -> Callable[[str], str]:
+    """The whole fast path for one view (ASCII posts too, so that a post costs one Python
+    call); ``other[0]``, when given, takes the posts with an alef (the Arabic alphabet)."""
+    ascii_table, ascii_after = _ascii_table(view, turkic)
+    str_encode = str.encode
+    latin1_encode = _codecs.latin_1_encode
+    l1_table, l1_delete, l1_expand, l1_unhandled = latin1 or (b"", b"", (), 0)
+    latin1_decode = _codecs.latin_1_decode
+    encode = _codecs.charmap_encode
+    decode = _codecs.charmap_decode
+    marker = _MARKER
+    proxy = _QUESTION_PROXY
+    key = (view, turkic)
+    table = _run_tables.get(key)
+    if table is None:
+        table = _run_tables.setdefault(key, _RunTable(view, turkic))
+    run_lookup = table.__getitem__
+    chars = _outside_tables.get(key)
+    if chars is None:
+        chars = _outside_tables.setdefault(key, _OutsideTable(view, turkic))
+    char_lookup = chars.__getitem__
+
+    def alphabet(text: str) -> str:
+        """The normalized text, whitespace folded."""
+        if text.isascii():
+            plain: str = str_encode(text).translate(ascii_table).decode()
+            if ascii_after:
+                for ch, repl in ascii_after:
+                    if ch in plain:
+                        plain = plain.replace(ch, repl)
+            return _fold_spaces(" ", plain) if "  " in plain else plain
+        if other and "\u0627" in text:
+            return other[0](text)
+        if latin1 is not None:
+            latin = latin1_encode(text, "ignore")[0]
+            if len(latin) == len(text):  # every character is Latin-1
+                for b, c, expansion in l1_expand:
+                    if b in latin:  # an int: memchr (a bytes needle is much slower)
+                        latin = latin.replace(c, expansion)
+                latin = latin.translate(l1_table, l1_delete)
+                if l1_unhandled not in latin:
+                    folded = latin1_decode(latin)[0]
+                    return _fold_spaces(" ", folded) if "  " in folded else folded
+        original = text
+        if "?" in text:
+            text = text.replace("?", proxy)
+        encoded = encode(text, "replace", encoding)[0]
+        out: str = decode(encoded, "ignore", decoding)[0]
+        if _OUTSIDE_BYTE not in encoded:
+            return _fold_spaces(" ", out) if "  " in out else out
+        # The encoded bytes are one per character of the text: the pieces between the 0xFF
+        # bytes give the outside characters' offsets (a loop of a few steps per character is
+        # cheaper than a regex scan of the whole text unless there are many of them).
+        between = encoded.split(b"\xff")
+        if len(between) <= 13:  # up to twelve: put each one's result in its marker's place
+            at = -1
+            filled = out
+            for piece in between[:-1]:
+                at += len(piece) + 1
+                result = char_lookup(text[at])
+                if result is None:
+                    break
+                filled = filled.replace(marker, result, 1)
+            else:
+                return _fold_spaces(" ", filled) if "  " in filled else filled
+        else:
+            found = outside_chars(text)
+            normalized = list(map(char_lookup, found))
+            if None not in normalized:
+                pieces = out.split(marker)
+                if len(pieces) != len(found) + 1:
+                    return _slow(original, view, turkic)
+                joined = pieces + normalized
+                joined[0::2] = pieces
+                joined[1::2] = normalized
+                out = "".join(joined)  # type: ignore[arg-type]
+                return _fold_spaces(" ", out) if "  " in out else out
+        pieces = out.split(marker)
+        # Some outside character may merge with the one before it: whole runs, then.
+        runs = outside_runs(text)
+        normalized = list(map(run_lookup, runs))
+        if None in normalized or len(pieces) != sum(map(len, runs)) + 1:
+            return _slow(original, view, turkic)
         joined = [pieces[0]]
-        for run, piece in zip(runs, pieces[1:], strict=True):
-            joined.append(run)  # type: ignore[arg-type]
-            joined.append(piece)
-        out = "".join(joined)
+        k = 0
+        for run, result in zip(runs, normalized, strict=True):
+            k += len(run)
+            joined.append(result)
+            joined.append(pieces[k])
+        out = "".join(joined)  # type: ignore[arg-type]
         return _fold_ws(out) if "  " in out or not out.isprintable() else out
 
+    return alphabet
 
-_alphabets: dict[tuple[View, bool, bool], _Alphabet | None] = {}
+
 _run_tables: dict[tuple[View, bool], _RunTable] = {}
+_outside_tables: dict[tuple[View, bool], _OutsideTable] = {}
 _word_caches: dict[tuple[View, bool], dict[str, str]] = {}
 
 
-def _alphabet(view: View, turkic: bool, arabic: bool) -> _Alphabet | None:
-    key = (view, turkic, arabic)
-    if key not in _alphabets:
-        try:
-            alpha: _Alphabet | None = _Alphabet(
-                _ARABIC_CANDIDATES if arabic else _LATIN_CANDIDATES, view, turkic
-            )
-        except ValueError:
-            alpha = None
-        _alphabets[key] = alpha
-    return _alphabets[key]
+def _make_alphabet(
+    candidates: str, view: View, turkic: bool, other: list[Callable[[str], str]]
+) -> Callable[[str], str] | None:
+    try:
+        latin1 = candidates is _LATIN_CANDIDATES and not turkic
+        return _Alphabet(candidates, view, turkic, latin1, other).fn
+    except ValueError:
+        return None
 
 
-def _non_ascii(text: str, view: View, turkic: bool) -> str:
-    """A non-ASCII text through ``light`` or ``standard``, whitespace folded."""
-    key = (view, turkic, "\u0627" in text or "\u0644" in text)
-    alpha = _alphabets[key] if key in _alphabets else _alphabet(*key)
-    if alpha is not None:
-        out = alpha(text, view, turkic)
-        if out is not None:
-            return out
+def _slow(text: str, view: View, turkic: bool) -> str:
+    """Posts the alphabets cannot cut: split at spaces, one cached pipeline per word."""
     return _fold_ws_if_needed(_by_words(text, view, turkic))
 
 
@@ -479,6 +614,106 @@ def _normalize_reference(text: str, view: View, turkic: bool = False) -> str:
     return _fold_ws(_core(text, view, turkic))
 
 
+def _raw(text: str) -> str:
+    return text
+
+
+def _ascii_table(view: View, turkic: bool) -> tuple[bytes, tuple[tuple[str, str], ...]]:
+    """ASCII byte -> its result in ``view`` for one ``bytes.translate`` (whitespace -> space,
+    so that only runs of spaces are left to fold), and the results that are not ASCII (I -> ı
+    under Turkic case folding), replaced afterwards."""
+    table = bytearray(range(256))
+    after: list[tuple[str, str]] = []
+    for b in range(128):
+        out = _core(chr(b), view, turkic)
+        if len(out) != 1:
+            raise AssertionError(f"{chr(b)!r} -> {out!r}")
+        if out.isspace():
+            table[b] = 0x20
+        elif out.isascii():
+            table[b] = ord(out)
+        else:
+            after.append((chr(b), out))
+    return bytes(table), tuple(after)
+
+
+def _build(view: View, turkic: bool) -> Callable[[str], str]:
+    """The fast path for one (view, turkic), with every choice that depends on them made once.
+
+    ASCII posts: ``encode`` -> one ``bytes.translate`` (case, backtick, whitespace) ->
+    ``decode``, then only ``"  " in`` is left (cheaper than ``str.lower`` plus a separate
+    whitespace test such as ``isprintable``). Other posts: the alphabets (``_Alphabet``).
+    """
+    kind = view.kind
+    if kind == "raw":
+        return _raw
+    if kind != "none":
+        # The Latin alphabet now (a few milliseconds); the Arabic one on the first post with
+        # an alef. Turkic posts are Latin-script; a wrong pick only costs time (the other
+        # script's letters take the outside path).
+        arabic: list[Callable[[str], str]] = []
+        if not turkic:
+
+            def build_arabic(text: str) -> str:
+                fn = _make_alphabet(_ARABIC_CANDIDATES, view, turkic, [])
+                arabic[0] = fn or (lambda text: _slow(text, view, turkic))
+                return arabic[0](text)
+
+            arabic.append(build_arabic)
+        latin = _make_alphabet(_LATIN_CANDIDATES, view, turkic, arabic)
+        if latin is not None:
+            return latin
+    encode = str.encode
+    table, after = _ascii_table(view, turkic)
+
+    def slow(text: str) -> str:
+        return _slow(text, view, turkic)
+
+    def none(text: str) -> str:
+        return _fold_ws_if_needed(_casefold(text, turkic) if view.casefold else text)
+
+    rest = none if kind == "none" else slow
+
+    def fast(text: str) -> str:
+        if text.isascii():
+            out = encode(text).translate(table).decode()
+            for c, result in after:
+                if c in out:
+                    out = out.replace(c, result)
+            return _fold_spaces(" ", out) if "  " in out else out
+        return rest(text)
+
+    return fast
+
+
+_built: dict[tuple[View, bool], Callable[[str], str]] = {}
+# View -> [non-Turkic, Turkic] fast paths for `normalize` (a stub that builds on first use).
+_normalizers: dict[View, list[Callable[[str], str]]] = {}
+
+
+def normalizer(view: View, turkic: bool = False) -> Callable[[str], str]:
+    """``normalize`` specialised for one view: ``normalizer(view, turkic)(text)`` is
+    ``normalize(text, view, turkic)`` without the per-call dispatch (build it once per
+    scanner, call it per post)."""
+    key = (view, bool(turkic))
+    fn = _built.get(key)
+    if fn is None:
+        fn = _built.setdefault(key, _build(*key))
+    return fn
+
+
+def _slots(view: View) -> list[Callable[[str], str]]:
+    new: list[Callable[[str], str]] = []
+    for turkic in (False, True):
+
+        def build(text: str, turkic: bool = turkic) -> str:
+            new[turkic] = normalizer(view, turkic)
+            return new[turkic](text)
+
+        new.append(build)
+    return _normalizers.setdefault(view, new)
+
+
 def normalize(text: str, view: View, turkic: bool = False) -> str:
     """Normalize ``text`` for ``view`` (fast path, no offsets).
 
@@ -490,28 +725,10 @@ def normalize(text: str, view: View, turkic: bool = False) -> str:
     >>> normalize("IŞIK", STANDARD, turkic=True)
     'ısık'
     """
-    kind = view.kind
-    if text.isascii():
-        if kind == "raw":
-            return text
-        out = text
-        if kind != "light":
-            if view.casefold:
-                if turkic and "I" in out:
-                    out = out.replace("I", "ı")
-                out = out.lower()
-            if kind == "standard" and "`" in out:
-                out = out.replace("`", "'")
-    elif kind == "raw":
-        return text
-    elif kind == "none":
-        out = _casefold(text, turkic) if view.casefold else text
-    else:
-        return _non_ascii(text, view, turkic)
-    # isprintable() is False for every whitespace character but U+0020 (all are Cc or Z*).
-    if "  " in out or not out.isprintable():
-        return _fold_ws(out)
-    return out
+    slots = _normalizers.get(view)
+    if slots is None:
+        slots = _slots(view)
+    return slots[1 if turkic else 0](text)
 
 
 def _fold_ws(text: str) -> str:

@@ -588,3 +588,81 @@ def test_marks_newer_than_unicodedata_are_marks() -> None:
 def test_word_spans_equal_the_defining_regex(text: str) -> None:
     """word_spans (class table + ASCII scan) gives the spans of the defining _WORDS regex."""
     assert word_spans(text) == _word_spans_reference(text)
+
+
+# The per-view fast path's own cut points: "?" (swapped for U+FF1F before the charmap, since
+# the C-level `replace` handler writes "?"'s byte for outside characters), U+FF1F and U+FFFF
+# themselves, every kind of whitespace (the fast paths map whitespace to U+0020 and only
+# fold runs of spaces), Latin-1-only texts (encode("latin-1") + bytes.translate, with ß/æ
+# expanded and the soft hyphen removed), and many outside characters (more than twelve
+# switch from the offset loop to a regex scan).
+_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2007\u200a"
+_WHITESPACE += "\u2028\u2029\u202f\u205f\u3000"
+_FAST_PARTS = list(
+    "?？\uffff\ufffe?a?b " + _WHITESPACE + "ßæÆ\xad¨´`µºªÑñÿ×ÉéIİı…’" + "😂🇹🇷❤\ufe0f\u200dəщ\u0301"
+)
+FAST_TEXT = st.one_of(
+    st.text(alphabet=st.sampled_from(_FAST_PARTS), max_size=40),
+    st.text(alphabet=st.sampled_from(list(_WHITESPACE + "aB?` ")), max_size=30),
+    st.text(alphabet=st.characters(max_codepoint=0xFF), max_size=40),
+    st.lists(st.one_of(st.sampled_from(_FAST_PARTS), st.characters()), max_size=60).map("".join),
+)
+_FAST_VIEWS = [RAW, NONE, LIGHT, STANDARD, KEEP, SENSITIVE, View("standard", False, False)]
+
+
+class TestPerViewFastPath:
+    """normalizer(view, turkic) — the per-view closures — against the unsplit pipeline."""
+
+    @settings(max_examples=2000, suppress_health_check=list(HealthCheck), deadline=None)
+    @given(FAST_TEXT, st.sampled_from(_FAST_VIEWS), st.booleans())
+    def test_equals_reference(self, text: str, view: View, turkic: bool) -> None:
+        """normalizer(view, turkic)(t) and normalize(t, ...) both equal the whole pipeline."""
+        from policyrules.normalize import normalizer
+
+        expected = _normalize_reference(text, view, turkic)
+        assert normalizer(view, turkic)(text) == expected
+        assert normalize(text, view, turkic) == expected
+
+    @pytest.mark.parametrize("turkic", [False, True])
+    @pytest.mark.parametrize("view", _FAST_VIEWS[2:], ids=str)
+    def test_every_alphabet_member(self, view: View, turkic: bool) -> None:
+        """Each member of both alphabets, alone and between ASCII, '?', emoji and spaces."""
+        from policyrules.normalize import _ARABIC_CANDIDATES, _LATIN_CANDIDATES, _Alphabet
+
+        fn = normalize
+        for candidates in (_LATIN_CANDIDATES, _ARABIC_CANDIDATES):
+            members = _Alphabet(candidates, view, turkic, False, []).members
+            assert members
+            for c in members:
+                for text in (c, f"A{c}b", f"{c}?{c}😂{c} \t{c}\u00a0 x", f"ا{c}ل {c}😂"):
+                    assert fn(text, view, turkic) == _normalize_reference(text, view, turkic)
+
+    def test_many_outside_characters(self) -> None:
+        """Posts with more than twelve outside characters take the regex scan; same result."""
+        text = "Bravo?? " + "🇧🇷" * 20 + "  çok güzel…  " + "😂" * 13 + " Straße ə"
+        for view in _FAST_VIEWS:
+            for turkic in (False, True):
+                assert normalize(text, view, turkic) == _normalize_reference(text, view, turkic)
+
+    def test_question_marks_and_markers(self) -> None:
+        """'?' next to outside characters, U+FF1F and U+FFFF keep their own results."""
+        for text in (
+            "?😂?",
+            "？?\uffff?",
+            "\uffff😂\uffff",
+            "é?\uffff？😂ş?",
+            "a?b\ufffe?",
+            "\uffff\x85",  # hypothesis: a result that is the marker must not be refilled
+            "😂\uffff😂\x85 ə",
+        ):
+            for turkic in (False, True):
+                assert normalize(text, STANDARD, turkic) == _normalize_reference(
+                    text, STANDARD, turkic
+                )
+        assert normalize("Ça va?😂", STANDARD) == "ca va?😂"
+
+    def test_latin1_posts(self) -> None:
+        """Latin-1-only posts: ß and æ expand, the soft hyphen goes, NBSP is a space."""
+        assert normalize("Straße\xa0\xa0Æon  fa\xadit", STANDARD) == "strasse aeon fait"
+        assert normalize("Mañana ÑANDÚ", STANDARD) == "mañana ñandu"
+        assert normalize("Mañana ÑANDÚ", KEEP) == "mañana ñandú"
