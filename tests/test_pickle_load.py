@@ -233,3 +233,15 @@ def test_generated_rulesets_explain_the_same_after_a_round_trip(case: tuple[S.Ru
     for post, at in cases:
         assert loaded.evaluate(post, at=at).to_dict() == rs.evaluate(post, at=at).to_dict()
         assert loaded.explain(post, at=at) == rs.explain(post, at=at)
+
+
+def test_aggressive_matcher_state_without_compiled_parts_is_rebuilt() -> None:
+    """An AggressiveMatcher state holding only its terms (older pickles) is built again and finds the same."""
+    from policyrules.evasion import AggressiveMatcher
+
+    m = AggressiveMatcher([(0, "kill", "word"), (1, "ass", "substring")])
+    old = object.__new__(AggressiveMatcher)
+    old.__setstate__({"terms": m._terms})
+    new = pickle.loads(pickle.dumps(m))
+    for text in ("k.i.l.l u", "KiIl, a$$", "nothing", "k1ll 4ss"):
+        assert old.find(text) == m.find(text) == new.find(text)
