@@ -656,7 +656,6 @@ def node_paths(cond: Any) -> dict[int, tuple[int, ...]]:
     return out
 
 
-_OP_CLASSES: dict[str, type[Op]] = {}
 _SLOTS: dict[type[Op], tuple[str, ...]] = {}
 
 
@@ -694,29 +693,41 @@ def dump_op(op: Op, path_of: Callable[[Op], tuple[int, ...]]) -> tuple[Any, ...]
     return tuple(values)
 
 
+_PLAIN, _NODE, _CHILDREN, _CHILD, _SKIP = range(5)
+_LOADERS: dict[str, tuple[type[Op], tuple[tuple[str, int], ...]]] = {}
+
+
+def _loader(name: str) -> tuple[type[Op], tuple[tuple[str, int], ...]]:
+    """The class of a dumped operator and how to set each of its slots."""
+    found = _LOADERS.get(name)
+    if found is None:
+        classes: tuple[type[Op], ...] = (OrOp, AndOp, NotOp, AnyOp, AllOp, NOfOp, CountOp, DistinctOp, NearOp,
+                                         FieldCmpOp, FieldInOp, FieldTruthyOp, RuleRefOp, HasOp, ConstOp)
+        cls = {c.__name__: c for c in classes}[name]
+        kinds = {"_node": _NODE, "children": _CHILDREN, "child": _CHILD, "target": _SKIP, "cmp": _SKIP}
+        found = _LOADERS[name] = (cls, tuple((slot, kinds.get(slot, _PLAIN)) for slot in _slot_names(cls)))
+    return found
+
+
 def load_op(data: tuple[Any, ...], model: Any, rule: int, which: int, programs: Sequence[Any]) -> Op:
     """The operator tree :func:`dump_op` wrote, for ``when`` (*which* 0) or ``unless`` (1) of
     rule *rule*; nodes stay :class:`NodeRef` into *model* until read; *programs* are the
     loaded rule programs."""
-    if not _OP_CLASSES:
-        classes: tuple[type[Op], ...] = (OrOp, AndOp, NotOp, AnyOp, AllOp, NOfOp, CountOp, DistinctOp, NearOp,
-                                         FieldCmpOp, FieldInOp, FieldTruthyOp, RuleRefOp, HasOp, ConstOp)
-        _OP_CLASSES.update((c.__name__, c) for c in classes)
-    cls: type[Op] = _OP_CLASSES[data[0]]
+    cls, plan = _loader(data[0])
     op = object.__new__(cls)
     setattr_ = object.__setattr__
-    for name, value in zip(_slot_names(cls), data[1:], strict=True):
-        if value is ... or name == "target" or name == "cmp":
-            continue
-        if name == "_node":
-            value = NodeRef(model, rule, which, value)
-        elif name == "children":
-            value = [load_op(c, model, rule, which, programs) for c in value]
-        elif name == "child":
-            value = load_op(value, model, rule, which, programs)
-        setattr_(op, name, value)
-    if isinstance(op, RuleRefOp):
-        op.target = programs[op.index]
+    for (name, kind), value in zip(plan, data[1:]):  # noqa: B905 (dump_op wrote one value per slot)
+        if kind == _PLAIN:
+            if value is not ...:
+                setattr_(op, name, value)
+        elif kind == _NODE:
+            setattr_(op, name, NodeRef(model, rule, which, value))
+        elif kind == _CHILDREN:
+            setattr_(op, name, [load_op(c, model, rule, which, programs) for c in value])
+        elif kind == _CHILD:
+            setattr_(op, name, load_op(value, model, rule, which, programs))
+    if cls is RuleRefOp:
+        op.target = programs[op.index]  # type: ignore[attr-defined]
     elif isinstance(op, CountOp):
         op.cmp = _CMP[op.op]
     return op
