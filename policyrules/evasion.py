@@ -16,6 +16,7 @@ How a post is scanned:
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -125,7 +126,8 @@ _WORD_NEIGHBOUR = (
 class _Term:
     """One term variant compiled for verification."""
 
-    __slots__ = ("_pattern", "first", "key", "last", "left_wild", "mode", "right_wild", "source", "term_id")
+    __slots__ = ("_pattern", "first", "key", "last", "left_wild", "mode", "right_wild", "skeleton", "source",
+                 "term_id")
 
     def __init__(
         self, term_id: int, body: str, mode: str, left_wild: bool, right_wild: bool,
@@ -136,6 +138,7 @@ class _Term:
         self.left_wild = left_wild
         self.right_wild = right_wild
         skel = "".join(conf.get(c, c) for c in body)
+        self.skeleton = skel
         self.first = skel[0]
         self.last = skel[-1]
         self.key = _collapse("".join(_class_of(c) for c in skel))
@@ -229,6 +232,9 @@ def _mixed_script(text: str, start: int, end: int) -> bool:
     return len(scripts) > 1
 
 
+_TABLES = ("conf", "skeleton_table", "conf_table", "no_bar_table")
+
+
 class _Compiled:
     """Automaton + term variants for one folding (Turkic or default)."""
 
@@ -237,6 +243,10 @@ class _Compiled:
 
         self._tables(turkic)
         self.variants: list[_Term] = []
+        # Per variant, the run lengths its key lost to the collapse ("kkk" -> key "k" needs a
+        # run of 3 k-class characters): checked on the uncollapsed skeleton of a text whose
+        # collapsed skeleton has the key, so a short key is not a candidate in every post.
+        self.runs: list[re.Pattern[str] | None] = []
         automaton = ahocorasick.Automaton()
         for term_id, written, mode in terms:
             body = written
@@ -251,6 +261,7 @@ class _Compiled:
                     continue
                 idx = len(self.variants)
                 self.variants.append(t)
+                self.runs.append(_runs_pattern(t.skeleton))
                 if automaton.exists(t.key):
                     automaton.get(t.key).append(idx)
                 else:
@@ -274,8 +285,11 @@ class _Compiled:
     def __getstate__(self) -> dict[str, Any]:
         """The variants (verifier sources, not compiled regexes) and the automaton; building
         the variants again was most of the time to load a ruleset with aggressive lists."""
-        variants = [tuple(getattr(t, name) for name in _Term.__slots__ if name != "_pattern") for t in self.variants]
-        return {"turkic": self.turkic, "variants": variants, "automaton": self.automaton}
+        state = {k: v for k, v in self.__dict__.items() if k not in _TABLES}  # _tables() rebuilds those
+        state["variants"] = [
+            tuple(getattr(t, name) for name in _Term.__slots__ if name != "_pattern") for t in self.variants
+        ]
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._tables(state["turkic"])
@@ -287,8 +301,7 @@ class _Compiled:
                 setattr(t, name, value)
             t._pattern = None
             variants.append(t)
-        self.variants = variants
-        self.automaton = state["automaton"]
+        self.__dict__.update(state, variants=variants)
 
     def candidates(self, text: str) -> set[int]:
         """Indices of term variants whose key occurs in the text's skeleton."""
@@ -298,11 +311,32 @@ class _Compiled:
         tables = [self.skeleton_table]
         if "|" in text:
             tables.append(self.no_bar_table)
+        runs = self.runs
         for table in tables:
-            skel = _collapse(text.translate(table))
-            for _end, idxs in self.automaton.iter(skel):
-                found.update(idxs)
+            raw = text.translate(table)
+            for _end, idxs in self.automaton.iter(_collapse(raw)):
+                for idx in idxs:
+                    if idx not in found:
+                        need = runs[idx]
+                        if need is None or need.search(raw) is not None:
+                            found.add(idx)
         return found
+
+
+def _runs_pattern(skeleton: str) -> re.Pattern[str] | None:
+    """``k{3,}`` for the skeleton "kkk", ``p+u+s{2,}y+`` for "pussy": each class run at
+    least as long as in the term.
+
+    Every text the term matches has, after separators are dropped and characters are
+    classed, these runs in a row (a letter written n times matches n or more times, and
+    a gap holds only separators); None when every run has length one (the collapsed key
+    then says as much).
+    """
+    classes = "".join(_class_of(c) for c in skeleton)
+    runs = [(c, len(list(group))) for c, group in itertools.groupby(classes)]
+    if all(n == 1 for _, n in runs):
+        return None
+    return re.compile("".join(re.escape(c) + (f"{{{n},}}" if n > 1 else "+") for c, n in runs), re.DOTALL)
 
 
 class AggressiveMatcher:

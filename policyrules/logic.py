@@ -33,6 +33,7 @@ class Context(Protocol):
     """What operators need from the runtime for one post."""
 
     occ: dict[tuple[str, int], list[Occurrence]]
+    excepted: dict[tuple[str, int], list[tuple[Occurrence, str]]]
     post: dict[str, Any]
 
     def rule_holds(self, index: int) -> bool: ...
@@ -128,7 +129,10 @@ class OrOp(Op):
         self.cost = sum(c.cost for c in children)
 
     def value(self, ctx: Context) -> bool:
-        return any(c.value(ctx) for c in self.children)
+        for c in self.children:  # noqa: SIM110 - a loop is 2x faster than any(genexpr) here
+            if c.value(ctx):
+                return True
+        return False
 
     def collect(self, ctx: Context, out: list[Occurrence]) -> None:
         for c in self.children:
@@ -150,7 +154,10 @@ class AndOp(OrOp):
     __slots__ = ()
 
     def value(self, ctx: Context) -> bool:
-        return all(c.value(ctx) for c in self.children)
+        for c in self.children:  # noqa: SIM110 - a loop is 2x faster than all(genexpr) here
+            if not c.value(ctx):
+                return False
+        return True
 
     def collect(self, ctx: Context, out: list[Occurrence]) -> None:
         for c in self.children:
@@ -218,6 +225,13 @@ class _MatchOp(Op):
         value = self.value(ctx)
         occs = [o for i in self.ids for o in self._occ(ctx, i)]
         detail = _occ_detail(ctx, occs) if occs else ""
+        cancelled = [c for i in self.ids for c in ctx.excepted.get((self.scope, i), ())]
+        if cancelled:
+            shown = "; ".join(
+                f"{o.term!r}@{o.field}[{o.start}:{o.end}] cancelled by except {x!r}" for o, x in cancelled[:8]
+            )
+            more = f" (+{len(cancelled) - 8} more)" if len(cancelled) > 8 else ""
+            detail = f"{detail}; {shown}{more}" if detail else shown + more
         return ExplainNode(describe(self.node, self.scope), value, (), detail)
 
     def possible_without_hits(self) -> bool:
@@ -238,7 +252,10 @@ class AnyOp(_MatchOp):
     def value(self, ctx: Context) -> bool:
         occ = ctx.occ
         scope = self.scope
-        return any((scope, i) in occ for i in self.ids)
+        for i in self.ids:  # noqa: SIM110 - 2x faster than any(genexpr); runs for every triggered rule
+            if (scope, i) in occ:
+                return True
+        return False
 
 
 class AllOp(_MatchOp):

@@ -21,6 +21,7 @@ import regex
 
 from . import normalize as nz
 from .evasion import AggressiveMatcher
+from .regex_atoms import required_class
 from .typos import TypoMatcher
 
 __all__ = ["FieldScanner", "Occurrence", "PatternSpec", "RegexBudget", "ScanResult", "TermSpec", "view_for"]
@@ -113,9 +114,12 @@ class ScanResult:
     by_item: dict[int, list[Occurrence]]
     incomplete: tuple[str, ...] = ()
     timed_out: tuple[int, ...] = ()  # item ids of patterns that ran out of their time budget
+    #: occurrences an ``except`` cancelled, by item id, with the except term as written (for explain)
+    excepted: dict[int, list[tuple[Occurrence, str]]] = attrs.Factory(dict)
 
 
 _EMPTY = ScanResult({}, ())
+_RESYNC = 0.005  # seconds of wall time between readings of the thread's CPU clock (scan)
 
 
 class RegexBudget:
@@ -160,15 +164,25 @@ def view_key(options: Any) -> str:
 
 
 class _ViewAutomaton:
-    """An automaton over one view: key -> (len, first, last, term ids, pattern ids)."""
+    """An automaton over one view: key -> (len, first, last, term ids, pattern ids, whole word).
+
+    ``whole word`` is True when every term behind the key is a whole-word term without
+    wildcards whose first and last characters are not from a script written without
+    spaces: such a key is rejected by one look at its neighbours (:class:`_BlocksBoundary`),
+    which is what most keys found inside longer words ("ass" in "class") need.
+    """
 
     __slots__ = ("automaton", "view")
 
-    def __init__(self, view: nz.View, entries: dict[str, tuple[list[int], list[int]]]) -> None:
+    def __init__(self, view: nz.View, entries: dict[str, tuple[list[int], list[int]]],
+                 terms: dict[int, TermSpec]) -> None:
         self.view = view
         a = ahocorasick.Automaton()
         for key, (tids, pids) in entries.items():
-            a.add_word(key, (len(key), key[0], key[-1], tuple(tids), tuple(pids)))
+            whole_word = bool(tids) and not (nz.is_unspaced(key[0]) or nz.is_unspaced(key[-1])) and all(
+                not (terms[t].substring or terms[t].wild_left or terms[t].wild_right) for t in tids
+            )
+            a.add_word(key, (len(key), key[0], key[-1], tuple(tids), tuple(pids), whole_word))
         a.make_automaton()
         self.automaton = a
 
@@ -187,6 +201,22 @@ class _Regexes(dict[int, Any]):
         spec = self._specs[pid]
         compiled = self[pid] = regex.compile(spec.source, spec.flags)  # a race compiles twice, harmlessly
         return compiled
+
+
+class _BlocksBoundary(dict[str, bool]):
+    """Character -> True when, next to a whole-word key, it makes the match fail (§3).
+
+    A word character of a spaced script; filled on first sight of each character.
+    """
+
+    def __missing__(self, ch: str) -> bool:
+        value = nz.is_word_char(ch) and not nz.is_unspaced(ch)
+        if len(self) < 1 << 16:
+            self[ch] = value
+        return value
+
+
+_BLOCKS = _BlocksBoundary()
 
 
 class FieldScanner:
@@ -253,22 +283,59 @@ class FieldScanner:
                 self.always.append(p)
         self.gated = gated
         self.automata = [
-            (key, _ViewAutomaton(view_for(key), entries)) for key, entries in sorted(grouped.items())
+            (key, _ViewAutomaton(view_for(key), entries, self.terms)) for key, entries in sorted(grouped.items())
         ]
         self.aggressive = AggressiveMatcher(aggressive) if aggressive else None
         typo_matcher = TypoMatcher(typo_terms)
         self.typos = typo_matcher if typo_matcher else None
         self.compiled = {p.id: regex.compile(p.source, p.flags) for p in self.patterns}
+        # Patterns without atoms run only on values with a character of a class every match
+        # needs (regex_atoms.required_class): one C-level search per distinct class.
+        self.required: dict[int, Any] = {}
+        classes: dict[tuple[str, int], Any] = {}
+        for p in self.always:
+            source = required_class(p.source, "x" if p.flags & regex.VERBOSE else "")
+            if source is not None:
+                key = (source, p.flags)
+                if key not in classes:
+                    classes[key] = regex.compile(source, p.flags)
+                self.required[p.id] = classes[key]
         self.pattern_by_id = {p.id: p for p in self.patterns}
+        # The usual shape (one view, no aggressive or typo list, no ungated regex): a value
+        # on which the automaton finds nothing is settled by one normalization and one pass.
+        self._lone = (
+            self.automata[0][1]
+            if len(self.automata) == 1 and not self.always and self.aggressive is None and self.typos is None
+            else None
+        )
 
     # ------------------------------------------------------------------ scanning
-    def scan(self, value: str, label: str, turkic: bool, budget: RegexBudget | None = None) -> ScanResult:
+    def scan(self, value: str, label: str, turkic: bool, budget: RegexBudget | None = None,
+             budget_seconds: float | None = None) -> ScanResult:
         """Every occurrence in *value* (one field value), spans into *value*.
 
         *budget* is the regex time left for the whole post: a pattern runs for at most
         ``min(pattern_timeout, budget.left)`` and one that would start with nothing left
-        is reported as timed out without running.
+        is reported as timed out without running. Without *budget*, *budget_seconds* makes
+        one for this value when some pattern runs.
         """
+        lone = self._lone
+        lone_text = None
+        if lone is not None:
+            text = lone_text = nz.normalize(value, lone.view, turkic)
+            blocks = _BLOCKS
+            n = len(text)
+            for end_idx, (klen, _first, _last, _tids, pids, whole_word) in lone.automaton.iter(text):
+                if pids or not whole_word:
+                    break
+                start = end_idx - klen + 1
+                if (start > 0 and blocks[text[start - 1]]) or (end_idx + 1 < n and blocks[text[end_idx + 1]]):
+                    continue
+                break
+            else:
+                return _EMPTY
+        if budget is None and budget_seconds is not None and self.compiled:
+            budget = RegexBudget(budget_seconds)
         found: list[tuple[int, int, int, str, tuple[str, ...]]] = []  # (term_id, ns, ne, viewkey, steps)
         gates: set[int] = set()
         texts: dict[str, str] = {}
@@ -276,17 +343,25 @@ class FieldScanner:
         boundary_ok = nz.boundary_ok
         is_word = nz.is_word_char
         unspaced = nz.is_unspaced
+        blocks = _BLOCKS
         turkic_gates: set[int] = set()  # gates seen on the Turkic-folded text (used if it is the same)
         for key, va in self.automata:
-            text = nz.normalize(value, va.view, turkic)
+            text = lone_text if lone_text is not None else nz.normalize(value, va.view, turkic)
             texts[key] = text
-            for end_idx, (klen, first, last, tids, pids) in va.automaton.iter(text):
+            n = len(text)
+            for end_idx, (klen, first, last, tids, pids, whole_word) in va.automaton.iter(text):
                 if pids:
                     (turkic_gates if turkic else gates).update(pids)
                 if not tids:
                     continue
                 start = end_idx - klen + 1
                 end = end_idx + 1
+                if whole_word:
+                    if (start > 0 and blocks[text[start - 1]]) or (end < n and blocks[text[end]]):
+                        continue
+                    for tid in tids:
+                        found.append((tid, start, end, key, ()))
+                    continue
                 for tid in tids:
                     t = terms[tid]
                     if not t.substring and not boundary_ok(
@@ -298,7 +373,6 @@ class FieldScanner:
                         while s > 0 and is_word(text[s - 1]) and not unspaced(text[s - 1]):
                             s -= 1
                     if t.wild_right:
-                        n = len(text)
                         while e < n and is_word(text[e]) and not unspaced(text[e]):
                             e += 1
                     found.append((tid, s, e, key, ()))
@@ -329,6 +403,17 @@ class FieldScanner:
         incomplete: list[str] = []
         timed_out: list[int] = []
         run = self.always if not gates else self.always + [self.pattern_by_id[p] for p in sorted(gates)]
+        # The budget counts this thread's CPU time, but reading that clock is a system call
+        # (0.3-10 µs here, as much as a short regex run). Wall time since the last reading is
+        # an upper bound of it, so the clock is read once before and once after the patterns,
+        # and in between only when the budget could cut the next pattern's timeout or more
+        # than _RESYNC seconds of wall time went by.
+        if budget is not None and run:
+            cpu_mark = time.thread_time()
+            wall_mark = time.perf_counter()
+            left_at_mark = budget.left
+        required = self.required
+        present: dict[tuple[int, str], bool] = {}
         for p in run:
             vkey = {"light": "light", "folded": STANDARD_KEY, "raw": "raw"}[p.text]
             if vkey == "raw":
@@ -338,10 +423,22 @@ class FieldScanner:
                 text = cached if cached is not None else ""
                 if cached is None:
                     text = texts[vkey] = nz.normalize(value, view_for(vkey), turkic)
+            need = required.get(p.id)
+            if need is not None:
+                seen = present.get((id(need), vkey))
+                if seen is None:
+                    seen = present[(id(need), vkey)] = need.search(text) is not None
+                if not seen:
+                    continue
             timeout = self.pattern_timeout
             if budget is not None:
-                timeout = budget.left if timeout is None else min(timeout, budget.left)
-            started = time.thread_time() if budget is not None else 0.0
+                wall = time.perf_counter() - wall_mark
+                if wall > _RESYNC or timeout is None or left_at_mark - wall < timeout:
+                    cpu = time.thread_time()
+                    left_at_mark -= cpu - cpu_mark
+                    cpu_mark, wall_mark, wall = cpu, time.perf_counter(), 0.0
+                left = left_at_mark - wall  # never more than what is really left
+                timeout = left if timeout is None else min(timeout, left)
             try:
                 if timeout is not None and timeout <= 0:
                     raise TimeoutError
@@ -351,26 +448,27 @@ class FieldScanner:
             except TimeoutError:
                 incomplete.append(f"pattern {p.source!r} on {label}: regex time budget exceeded")
                 timed_out.append(p.item)
-            finally:
-                if budget is not None:
-                    budget.left -= time.thread_time() - started
+        if budget is not None and run:
+            budget.left = left_at_mark - (time.thread_time() - cpu_mark)
         if not found and not pattern_hits:
             return _EMPTY if not incomplete else ScanResult({}, tuple(incomplete), tuple(timed_out))
-        return ScanResult(self._map(value, label, turkic, found, pattern_hits, texts), tuple(incomplete), tuple(timed_out))
+        excepted: dict[int, list[tuple[Occurrence, str]]] = {}
+        by_item = self._map(value, label, turkic, found, pattern_hits, texts, excepted)
+        return ScanResult(by_item, tuple(incomplete), tuple(timed_out), excepted)
 
     def _gates_of(self, text: str, gates: set[int]) -> None:
         """Add the patterns whose atoms occur in *text* (a default-folded standard text)."""
         for key, va in self.automata:
             if key != STANDARD_KEY:
                 continue
-            for _end_idx, (_klen, _f, _l, _tids, pids) in va.automaton.iter(text):
+            for _end_idx, (_klen, _f, _l, _tids, pids, _w) in va.automaton.iter(text):
                 if pids:
                     gates.update(pids)
 
     def _map(self, value: str, label: str, turkic: bool,
              found: list[tuple[int, int, int, str, tuple[str, ...]]],
              pattern_hits: list[tuple[PatternSpec, int, int, str]],
-             texts: dict[str, str]) -> dict[int, list[Occurrence]]:
+             texts: dict[str, str], excepted: dict[int, list[tuple[Occurrence, str]]]) -> dict[int, list[Occurrence]]:
         mapped: dict[str, Any] = {}
         # An ASCII value whose normalized text has its length was mapped one character to one
         # character (every view is per-character on ASCII, and only whitespace runs of 2+ fold),
@@ -404,7 +502,11 @@ class FieldScanner:
         for o in occs:
             if o.term_id >= 0 and except_occs:
                 t = self.terms[o.term_id]
-                if any(xs <= o.start and o.end <= xe for x in t.excepts for xs, xe in except_occs.get(x, ())):
+                cancelled_by = next(
+                    (x for x in t.excepts for xs, xe in except_occs.get(x, ()) if xs <= o.start and o.end <= xe), None
+                )
+                if cancelled_by is not None:
+                    excepted.setdefault(o.item, []).append((o, self.terms[cancelled_by].written))
                     continue
             k = (o.item, o.term_id, o.term, o.view, o.nstart, o.nend)
             if k in seen:

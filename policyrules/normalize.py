@@ -655,11 +655,44 @@ class _CharTable(dict[str, "tuple[bool, str] | None"]):
 
 
 _char_tables: dict[tuple[View, bool], _CharTable] = {}
+_NOT_SIMPLE = "\uffff"  # a noncharacter: stands for "not one character to one" below
+
+
+class _SimpleTable(dict[int, str]):
+    """Code point -> its one-character normalized form, or ``_NOT_SIMPLE``.
+
+    Simple: ASCII, or a context-free character that starts a chunk and becomes exactly
+    one character (é -> e, ş -> s, ة -> ه). A text of simple characters maps one to one.
+    """
+
+    def __init__(self, view: View, turkic: bool) -> None:
+        super().__init__()
+        self._chars = _char_tables.get((view, turkic)) or _char_tables.setdefault(
+            (view, turkic), _CharTable(view, turkic)
+        )
+        self._view = view
+        self._turkic = turkic
+
+    def __missing__(self, cp: int) -> str:
+        ch = chr(cp)
+        if cp < 0x80:
+            value = _core(ch, self._view, self._turkic)
+        else:
+            entry = self._chars[ch]
+            value = entry[1] if entry is not None and entry[0] and len(entry[1]) == 1 else _NOT_SIMPLE
+        if len(value) != 1 or ch == _NOT_SIMPLE:
+            value = _NOT_SIMPLE
+        if len(self) < _CACHE_CAP:
+            self[cp] = value
+        return value
+
+
+_simple_tables: dict[tuple[View, bool], _SimpleTable] = {}
 _NON_ASCII_RUN = re.compile("[^\x00-\x7f]+")
 _WHITESPACE_RUN = re.compile(r"\s+")
 
 
-def _map_by_chars(text: str, view: View, turkic: bool) -> tuple[str, list[int], list[int]] | None:
+def _map_by_chars(text: str, view: View, turkic: bool) -> tuple[str, Sequence[int], Sequence[int]] | None:
     """``_map_chunks(text, _chunks_fine(text))`` for a text of context-free characters only.
 
     ASCII runs are mapped in bulk (every view is one character to one on ASCII) and each
@@ -667,6 +700,12 @@ def _map_by_chars(text: str, view: View, turkic: bool) -> tuple[str, list[int], 
     microseconds instead of one pipeline call per character. Returns None when some
     character is not context-free; the caller then takes the chunked path.
     """
+    simple = _simple_tables.get((view, turkic))
+    if simple is None:
+        simple = _simple_tables.setdefault((view, turkic), _SimpleTable(view, turkic))
+    one_to_one = text.translate(simple)
+    if _NOT_SIMPLE not in one_to_one:  # the usual text: no offset moves
+        return _fold_mapped(one_to_one, range(len(text)), range(1, len(text) + 1))
     table = _char_tables.get((view, turkic))
     if table is None:
         table = _char_tables.setdefault((view, turkic), _CharTable(view, turkic))
@@ -705,6 +744,13 @@ def _map_by_chars(text: str, view: View, turkic: bool) -> tuple[str, list[int], 
     out_text = "".join(pieces)
     if len(out_text) != len(starts):
         return None
+    return _fold_mapped(out_text, starts, ends)
+
+
+def _fold_mapped(
+    out_text: str, starts: Sequence[int], ends: Sequence[int]
+) -> tuple[str, Sequence[int], Sequence[int]]:
+    """Fold whitespace runs of a mapped text (``_map_chunks`` does it character by character)."""
     if "  " not in out_text and out_text.isprintable():
         return out_text, starts, ends
     # Fold whitespace runs: the run's first character keeps its start, the last its end.
@@ -743,7 +789,13 @@ def normalize_mapped(text: str, view: View, turkic: bool = False) -> Mapped:
     expected = normalize(text, view, turkic)
     fast = _map_by_chars(text, view, turkic)
     if fast is not None and fast[0] == expected:
-        return Mapped(fast[0], tuple(fast[1]), tuple(fast[2]), n)
+        starts, ends = fast[1], fast[2]  # ranges when no offset moves: nothing to copy
+        return Mapped(
+            fast[0],
+            starts if isinstance(starts, range) else tuple(starts),
+            ends if isinstance(ends, range) else tuple(ends),
+            n,
+        )
     for chunker in (_chunks_fine, _chunks_coarse):
         out, starts, ends = _map_chunks(text, chunker(text), view, turkic)
         if out == expected:
@@ -854,6 +906,36 @@ _WORDS = regex.compile(
 )
 
 
+class _WordClasses(dict[int, str]):
+    """Code point -> its class for word splitting, decided once per character by ``_WORDS``.
+
+    ``u``: a letter or digit of an unspaced script (a word of its own, with the marks after
+    it); ``m``: a mark of a spaced script; ``n``: a mark of an unspaced script; ``a``: any
+    other word character; `` ``: not a word character. ``_CLASS_WORDS`` over the classes is
+    ``_WORDS`` over the text (tests/test_normalize.py checks it), but ``_WORDS`` looks up
+    Unicode properties at every position (18 µs for a 100-character post) and this is one
+    ``str.translate`` plus one ASCII ``re`` scan.
+    """
+
+    def __missing__(self, cp: int) -> str:
+        ch = chr(cp)
+        if _UNSPACED_RE.match(ch) is not None:
+            value = "u" if _WORD_CHAR(ch) is not None and not _IS_MARK(ch) else ("n" if _IS_MARK(ch) else " ")
+        elif _IS_MARK(ch):
+            value = " " if ch in _NOT_WORD else "m"
+        else:
+            value = "a" if _WORD_CHAR(ch) is not None and ch not in _NOT_WORD else " "
+        if len(self) < _CACHE_CAP:
+            self[cp] = value
+        return value
+
+
+_IS_MARK = regex.compile(r"\p{M}").match
+_WORD_CLASSES = _WordClasses()
+_CLASS_WORDS = re.compile("u[mn]*|[am]+")
+_ASCII_WORDS = re.compile("[A-Za-z0-9_]+")
+
+
 def word_spans(text: str) -> list[tuple[int, int]]:
     """The words of a normalized text, in order, for ``near``/``before`` (§4 word distance).
 
@@ -863,4 +945,11 @@ def word_spans(text: str) -> list[tuple[int, int]]:
     >>> word_spans("l'homme 殺す ok")
     [(0, 1), (2, 7), (8, 9), (9, 10), (11, 13)]
     """
+    if text.isascii():
+        return [m.span() for m in _ASCII_WORDS.finditer(text)]
+    return [m.span() for m in _CLASS_WORDS.finditer(text.translate(_WORD_CLASSES))]
+
+
+def _word_spans_reference(text: str) -> list[tuple[int, int]]:
+    """``word_spans`` by the defining regex (tests compare the two)."""
     return [m.span() for m in _WORDS.finditer(text)]

@@ -42,7 +42,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-__all__ = ["MAX_ATOMS", "MIN_ATOM_LEN", "backtracking_risk", "extract_atoms", "literal_chars"]
+__all__ = ["MAX_ATOMS", "MIN_ATOM_LEN", "backtracking_risk", "extract_atoms", "literal_chars", "required_class"]
 
 MAX_ATOMS = 16  # more atoms than this and the gate stops paying for itself
 MIN_ATOM_LEN = 2
@@ -112,6 +112,109 @@ def literal_chars(pattern: str, flags: str = "") -> frozenset[str] | None:
             elif op is c.GROUPREF_EXISTS:
                 stack.extend(x for x in av[1:] if x is not None)
     return frozenset(out)
+
+
+# --------------------------------------------------------------------------- required class
+
+_MAX_RANGE = 512  # a range wider than this is not checked character by character
+
+
+def _caseless_non_letter(cp: int) -> bool:
+    """A character no case folding relates to anything else: not a letter, no case forms."""
+    ch = chr(cp)
+    if unicodedata.category(ch)[0] in "LMZ" or ch.isspace() or 0xD800 <= cp <= 0xDFFF:
+        return False  # letters and marks (case folding), spaces (in every post)
+    return ch.casefold() == ch and ch.upper() == ch and ch.lower() == ch
+
+
+def _class_tokens(c: Any, op: Any, av: Any) -> frozenset[tuple[Any, ...]] | None:
+    """The tokens of one single-character element, or None when it is not a usable class."""
+    if op is c.LITERAL:
+        return frozenset({("lit", av)}) if _caseless_non_letter(av) else None
+    if op is not c.IN:
+        return None
+    tokens: set[tuple[Any, ...]] = set()
+    for item_op, item in av:
+        if item_op is c.LITERAL and _caseless_non_letter(item):
+            tokens.add(("lit", item))
+        elif item_op is c.RANGE and item[1] - item[0] < _MAX_RANGE and all(
+            _caseless_non_letter(cp) for cp in range(item[0], item[1] + 1)
+        ):
+            tokens.add(("range", item[0], item[1]))
+        elif item_op is c.CATEGORY and item is c.CATEGORY_DIGIT:
+            tokens.add(("digit",))
+        else:
+            return None  # a negation, a letter, \w, \s, ...: matches too much to be worth it
+    return frozenset(tokens) if tokens else None
+
+
+def _class_score(tokens: frozenset[tuple[Any, ...]]) -> tuple[int, int]:
+    """Higher is more selective: punctuation and symbols before digits, fewer before more."""
+    return (0 if ("digit",) in tokens else 1, -len(tokens))
+
+
+def _required(c: Any, items: Any) -> frozenset[tuple[Any, ...]] | None:
+    """The most selective class one of whose characters every match of *items* contains."""
+    best: frozenset[tuple[Any, ...]] | None = None
+    for op, av in items:
+        found: frozenset[tuple[Any, ...]] | None = None
+        if op is c.LITERAL or op is c.IN:
+            found = _class_tokens(c, op, av)
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            if av[0] >= 1:
+                found = _required(c, av[2])
+        elif op is c.SUBPATTERN:
+            found = _required(c, av[3])
+        elif op is c.ATOMIC_GROUP:
+            found = _required(c, av)
+        elif op is c.BRANCH:
+            union: set[tuple[Any, ...]] = set()
+            for branch in av[1]:
+                part = _required(c, branch)
+                if part is None:
+                    union.clear()
+                    break
+                union |= part
+            found = frozenset(union) if union else None
+        if found is not None and (best is None or _class_score(found) > _class_score(best)):
+            best = found
+    return best
+
+
+def required_class(pattern: str, flags: str = "") -> str | None:
+    r"""A one-character class (``regex`` source) every match of *pattern* has a character of.
+
+    The second prefilter, for patterns without atoms: ``\d`` in a phone-number pattern,
+    ``#`` in a hashtag pattern, ``[£$€]`` in a prize-scam pattern. Compiled with the
+    pattern's own flags and searched in the text the pattern runs on, it is sound by
+    construction: the class is one of the pattern's own mandatory elements. Only digits
+    and characters without case (punctuation, symbols) are taken, so that no case folding
+    can make the class and the pattern disagree; None when there is no such element.
+
+    >>> required_class(r"(?<!\w)@\w+")
+    '[\\U00000040]'
+    >>> required_class(r"\w+") is None
+    True
+    """
+    parsed = _parse(pattern, flags)
+    if parsed is None:
+        return None
+    c, tree = parsed
+    try:
+        tokens = _required(c, tree.data)
+    except (RecursionError, ValueError, TypeError, IndexError):
+        return None
+    if tokens is None:
+        return None
+    parts = []
+    for token in sorted(tokens):
+        if token[0] == "digit":
+            parts.append("\\d")
+        elif token[0] == "lit":
+            parts.append(f"\\U{token[1]:08x}")
+        else:
+            parts.append(f"\\U{token[1]:08x}-\\U{token[2]:08x}")
+    return "[" + "".join(parts) + "]"
 
 
 # --------------------------------------------------------------------------- parsing

@@ -89,8 +89,8 @@ def _limit_problems(values: Mapping[str, Any]) -> list[str]:
 class _PostContext:
     """Per-post state the operators read; never shared between calls."""
 
-    __slots__ = ("_rule_ev", "_rule_val", "_words", "occ", "plan", "post", "primary", "ruleset", "timed_out",
-                 "values", "when_at")
+    __slots__ = ("_rule_ev", "_rule_val", "_words", "excepted", "occ", "plan", "post", "primary", "ruleset",
+                 "timed_out", "values", "when_at")
 
     def __init__(self, ruleset: Ruleset, post: dict[str, Any], primary: str | None) -> None:
         self.ruleset = ruleset
@@ -98,6 +98,8 @@ class _PostContext:
         self.post = post
         self.primary = primary
         self.occ: dict[tuple[str, int], list[Occurrence]] = {}
+        # occurrences an `except` cancelled (explain says so): (scope, item) -> [(occurrence, except term)]
+        self.excepted: dict[tuple[str, int], list[tuple[Occurrence, str]]] = {}
         self.values: dict[str, str] = {}
         self._rule_val: dict[int, bool] = {}
         self._rule_ev: dict[int, list[Occurrence]] = {}
@@ -298,17 +300,30 @@ class Ruleset:
                 if type(post) is str:
                     text: Any = post
                     primary = None
-                elif type(post) is dict and (at is not None or "created_at" not in post):
+                elif (type(post) is dict and (at is not None or "created_at" not in post)
+                      and type(post.get("author", {})) is dict):  # else _coerce has to complain
                     text = post.get("text")
                     primary = _primary_lang(post)
                 else:
                     text = None
-                if type(text) is str and len(text) <= self.limits.max_text_chars:
-                    seconds = self.limits.regex_post_budget
-                    budget = RegexBudget(seconds) if seconds is not None and self._pattern_readers else None
-                    scanned = fast.scan(text, "text", primary in ("tr", "az"), budget)
+                limits = self.limits
+                if type(text) is str and len(text) <= limits.max_text_chars:
+                    # The regex budget object is made only if some pattern runs.
+                    scanned = fast.scan(text, "text", primary in ("tr", "az"), None, limits.regex_post_budget)
                     if not scanned.by_item and not scanned.incomplete:
                         return self._empty
+                    if type(post) is str or (len(post) <= limits.max_fields
+                                             and len(post.get("author", ())) <= limits.max_fields):
+                        # A hit: the post needs no copying or cutting, and `text` is scanned.
+                        data = {"text": post} if type(post) is str else post
+                        ctx = _PostContext(self, data, primary)
+                        ctx.values["text"] = text
+                        for item, found in scanned.by_item.items():
+                            ctx.occ[("text", item)] = found
+                        for item, cancelled in scanned.excepted.items():
+                            ctx.excepted[("text", item)] = cancelled
+                        ctx.timed_out.update(("text", item) for item in scanned.timed_out)
+                        return self._verdict(ctx, at, [], list(scanned.incomplete), force_enforce=False)
             data = {"text": post} if type(post) is str else _coerce(post)
             ctx, notes, incomplete = self._scan(data, scanned)
             if not ctx.occ and not self._always and not incomplete:
@@ -371,6 +386,8 @@ class Ruleset:
                 if result.incomplete:
                     incomplete.extend(result.incomplete)
                     ctx.timed_out.update((scope, item) for item in result.timed_out)
+                for item, cancelled in result.excepted.items():
+                    ctx.excepted.setdefault((scope, item), []).extend(cancelled)
                 for item, found in result.by_item.items():
                     k = (scope, item)
                     if k in occ:
@@ -476,12 +493,16 @@ class Ruleset:
     def _build_verdict(self, ctx: _PostContext, matches: list[Match], shadow: list[Match],
                        notes: list[str], incomplete: list[str]) -> Verdict:
         resolved = self._plan  # its name, version and digest: the model may not be loaded
-        rank = self._rank
-        key = lambda m: (-rank.get(m.action, -1), -_SEVERITY_RANK.get(m.severity, -1), m.rule)  # noqa: E731
-        matches.sort(key=key)
-        shadow.sort(key=key)
+        if len(matches) > 1 or len(shadow) > 1:
+            rank = self._rank
+            key = lambda m: (-rank.get(m.action, -1), -_SEVERITY_RANK.get(m.severity, -1), m.rule)  # noqa: E731
+            matches.sort(key=key)
+            shadow.sort(key=key)
         action = matches[0].action if matches else "none"
-        severity = max((m.severity for m in matches), key=lambda s: _SEVERITY_RANK.get(s, -1)) if matches else None
+        if len(matches) == 1:
+            severity: str | None = matches[0].severity
+        else:
+            severity = max((m.severity for m in matches), key=lambda s: _SEVERITY_RANK.get(s, -1)) if matches else None
         post = ctx.post
         return Verdict(
             action=action, severity=severity, matches=tuple(matches), shadow_matches=tuple(shadow),
@@ -507,10 +528,14 @@ class Ruleset:
     def _evidence(self, prog: RuleProgram, ctx: _PostContext,
                   occs: list[Occurrence]) -> tuple[tuple[Evidence, ...], bool]:
         """Deduplicated, ordered evidence (language.md §4), and whether max_evidence cut it."""
+        names = self._plan.item_names
+        if len(occs) == 1:  # the usual hit: nothing to order or deduplicate
+            o = occs[0]
+            value = ctx.values[o.field]
+            return (Evidence(o.field, names[o.item], o.term, o.start, o.end, value[o.start : o.end], o.steps),), False
         order = {"text": 0}
         for scope in prog.scopes:
             order.setdefault(scope, len(order))
-        names = self._plan.item_names
         seen = set()
         out = []
         for o in occs:

@@ -10,10 +10,13 @@ lookup per word and per deletion, whatever the number of terms.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from .normalize import is_word_char, word_spans
+
+_ASCII_WORDS = re.compile("[A-Za-z0-9_]+")  # normalize.word_spans on an ASCII text
 
 __all__ = ["MIN_LENGTH", "TypoMatcher", "damerau_at_most_one"]
 
@@ -77,9 +80,12 @@ class TypoMatcher:
                 index.setdefault(key, []).append((tid, term))
         self.index = index
         self.max_len = max(lengths) + 1
-        # Words repeat across posts: remember each word's typo matches (bounded; a plain
-        # dict is safe to share between threads, the worst case is recomputing a word).
+        # Words repeat across posts: remember each word's typo matches, and the words that
+        # have none in a set, so that a post of known words costs one set difference
+        # (bounded; plain dicts and sets are safe to share between threads, the worst case
+        # is recomputing a word).
         self._by_word: dict[str, tuple[int, ...]] = {}
+        self._no_match: set[str] = set()
 
     def __bool__(self) -> bool:
         return bool(self.index)
@@ -89,20 +95,45 @@ class TypoMatcher:
         index = self.index
         if not index:
             return []
-        out: list[tuple[int, int, int]] = []
+        text = standard_text
+        if text.isascii():
+            words: list[str] = _ASCII_WORDS.findall(text)
+            spans = None
+        else:
+            spans = word_spans(text)
+            words = [text[s:e] for s, e in spans]
+        no_match = self._no_match
+        todo = set(words)
+        todo.difference_update(no_match)
+        if not todo:
+            return []
         cache = self._by_word
         lo, hi = MIN_LENGTH - 1, self.max_len
-        for start, end in word_spans(standard_text):
-            if not lo <= end - start <= hi:
+        hits: dict[str, tuple[int, ...]] = {}
+        if len(no_match) >= _CACHE_CAP:
+            no_match.clear()
+        for word in todo:
+            if not lo <= len(word) <= hi:
+                no_match.add(word)
                 continue
-            word = standard_text[start:end]
             tids = cache.get(word)
             if tids is None:
                 tids = self._lookup(word)
-                if len(cache) >= _CACHE_CAP:
-                    cache.clear()
-                cache[word] = tids
-            out.extend((tid, start, end) for tid in tids)
+                if tids:
+                    if len(cache) >= _CACHE_CAP:
+                        cache.clear()
+                    cache[word] = tids
+            if tids:
+                hits[word] = tids
+            else:
+                no_match.add(word)
+        if not hits:
+            return []
+        out: list[tuple[int, int, int]] = []
+        for start, end in spans if spans is not None else word_spans(text):
+            tids = hits.get(text[start:end])
+            if tids:
+                out.extend((tid, start, end) for tid in tids)
         return out
 
     def _lookup(self, word: str) -> tuple[int, ...]:

@@ -18,50 +18,12 @@ from xml.etree import ElementTree as ET
 
 import pytest
 from click.testing import CliRunner
+from sample_ruleset import TWO_POLICIES
 
 import policyrules
 from policyrules import cli, corpus
 
-POLICY = """\
-policy violent_speech {
-  title: "Violent speech"
-  severity: high
-  action: remove
-}
-
-policy spam {
-  title: "Spam"
-  severity: low
-  action: label
-}
-
-terms threats = ["kill you", "shoot you"]
-terms spammy = ["free money", "click here"]
-
-rule vs_threat {
-  policy: violent_speech
-  when: any(threats)
-  reason: "Threat: {evidence}"
-  examples {
-    match: "I will kill you"
-    no_match: "hello there"
-  }
-}
-
-rule spam_links {
-  policy: spam
-  when: any(spammy)
-  examples {
-    match: "click here for free money"
-  }
-}
-
-rule spam_shadow {
-  policy: spam
-  mode: shadow
-  when: any(["win big"])
-}
-"""
+POLICY = TWO_POLICIES
 
 POSTS = [
     {"id": "p1", "text": "I will kill you", "labels": ["violent_speech"]},
@@ -213,7 +175,7 @@ class TestTest:
         """Passing examples exit 0."""
         result = _run(runner, "test", ruleset)
         assert result.exit_code == 0, result.stdout
-        assert "examples: 3 passed, 0 failed" in result.stdout
+        assert "examples: 5 passed, 0 failed" in result.stdout
 
     def test_failing_example(self, runner: CliRunner, tmp_path: Path) -> None:
         """A failing example exits 1 and names the rule and the post."""
@@ -245,7 +207,7 @@ recall = 0.9
         assert sp["shadow_only"] == 1 and sp["with_shadow"]["tp"] == 2
         assert {(t["metric"], t["passed"]) for t in rep["thresholds"]} == {("precision", True), ("recall", False)}
         root = ET.parse(junit).getroot()
-        assert len(root.findall(".//testcase")) == 3 + 2
+        assert len(root.findall(".//testcase")) == 5 + 2
         assert len(root.findall(".//failure")) == 1
 
     def test_config_corpus_mapping_and_skip(self, runner: CliRunner, ruleset: Path, tmp_path: Path) -> None:

@@ -14,49 +14,12 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
+from sample_ruleset import TWO_POLICIES
 
 import policyrules
 from policyrules import corpus
 
-SOURCE = """
-policy violent_speech {
-  title: "Violent speech"
-  severity: high
-  action: remove
-}
-policy spam {
-  title: "Spam"
-  severity: low
-  action: label
-}
-terms threats = ["kill you", "shoot you"]
-terms spammy = ["free money", "click here"]
-rule vs_threat {
-  policy: violent_speech
-  when: any(threats)
-  reason: "Threat: {evidence}"
-  examples {
-    match: "I will kill you"
-    no_match: "hello there"
-  }
-}
-rule spam_links {
-  policy: spam
-  when: any(spammy)
-  examples {
-    match: "click here for free money"
-    no_match: "money is not free"
-  }
-}
-rule spam_shadow {
-  policy: spam
-  mode: shadow
-  when: any(["win big"])
-  examples {
-    match: "win big today"
-  }
-}
-"""
+SOURCE = TWO_POLICIES
 
 THREAT = re.compile(r"\b(kill|shoot)\s+you\b", re.IGNORECASE)
 SPAM = re.compile(r"\b(free\s+money|click\s+here)\b", re.IGNORECASE)

@@ -23,6 +23,7 @@ from policyrules.normalize import (
     _map_by_chars,
     _map_chunks,
     _normalize_reference,
+    _word_spans_reference,
     boundary_ok,
     is_unspaced,
     is_word_char,
@@ -475,7 +476,8 @@ class TestProperties:
         """The per-character offset map, when it applies, is the fine-chunk map exactly."""
         fast = _map_by_chars(text, view, turkic)
         if fast is not None and fast[0] == normalize(text, view, turkic):
-            assert fast == _map_chunks(text, _chunks_fine(text), view, turkic)
+            out, starts, ends = fast
+            assert (out, list(starts), list(ends)) == _map_chunks(text, _chunks_fine(text), view, turkic)
 
     @settings(max_examples=600, suppress_health_check=list(HealthCheck), deadline=None)
     @given(TEXT, st.sampled_from([STANDARD, KEEP, SENSITIVE]), st.booleans())
@@ -579,3 +581,10 @@ def test_marks_newer_than_unicodedata_are_marks() -> None:
     for text in ("A\U0001e4ec", "x A\U0001e4ec y"):
         assert normalize(text, STANDARD) == _normalize_reference(text, STANDARD, False)
         assert "\U0001e4ec" not in normalize(text, STANDARD)
+
+
+@settings(max_examples=800, suppress_health_check=list(HealthCheck), deadline=None)
+@given(st.one_of(TEXT, st.text(alphabet=st.sampled_from(_MAPPED_ALPHABET + "殺すกข\u0e31\u3099ー々ʼ_9٣"))))
+def test_word_spans_equal_the_defining_regex(text: str) -> None:
+    """word_spans (class table + ASCII scan) gives the spans of the defining _WORDS regex."""
+    assert word_spans(text) == _word_spans_reference(text)

@@ -7,7 +7,7 @@ import regex
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from policyrules.regex_atoms import MAX_ATOMS, backtracking_risk, extract_atoms
+from policyrules.regex_atoms import MAX_ATOMS, backtracking_risk, extract_atoms, required_class
 
 # --------------------------------------------------------------------------- extract_atoms
 
@@ -268,3 +268,59 @@ def test_backtracking_risk_flags_redos(pattern: str) -> None:
 def test_backtracking_risk_accepts_safe(pattern: str) -> None:
     """Ordinary, linear-time patterns are not flagged."""
     assert backtracking_risk(pattern) is None
+
+
+# --------------------------------------------------------------------------- required class
+
+_CLASS_LEAVES = st.sampled_from(["#", "@", r"\$", "€", "1", r"\d", "[#@]", "[0-9]", "[-.]", "a", r"\w",
+                                 ".", "٣", "[^#]", r"\D", "ß", "[a#]", r"\s", "[!-/]", "(?<=#)", r"\b"])
+_CLASS_TEXTS = st.lists(st.sampled_from(["#", "@", "$", "€", "1", "٣", "a", "A", "ß", "ss", " ", "-", ".",
+                                         "x", "!", "/", "𝟙", "\u0130"]), max_size=12).map("".join)
+
+
+def _class_patterns() -> st.SearchStrategy[str]:
+    def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        return st.one_of(
+            st.lists(inner, min_size=2, max_size=4).map("".join),
+            st.lists(inner, min_size=2, max_size=3).map(lambda xs: "(?:" + "|".join(xs) + ")"),
+            st.tuples(inner, st.sampled_from(["?", "*", "+", "{2}", "{0,2}", "{1,3}", "+?", "*+"]))
+            .map(lambda t: "(?:" + t[0] + ")" + t[1]),
+            inner.map(lambda x: "(?i:" + x + ")"),
+            inner.map(lambda x: "(?>" + x + ")"),
+        )
+
+    return st.recursive(_CLASS_LEAVES, extend, max_leaves=8)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_class_patterns(), st.lists(_CLASS_TEXTS, min_size=1, max_size=6))
+def test_required_class_is_in_every_match(pattern: str, texts: list[str]) -> None:
+    """Every non-empty match of a pattern contains a character of its required class (same flags)."""
+    source = required_class(pattern)
+    if source is None:
+        return
+    for flags in _ENGINE_FLAGS:
+        compiled = regex.compile(pattern, flags)
+        need = regex.compile(source, flags)
+        for text in texts:
+            for m in compiled.finditer(text, overlapped=True):
+                if m.end() > m.start():
+                    assert need.search(m.group()) is not None, (pattern, source, text, m.group(), flags)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        (r"(?<!\w)@\w+", "[\\U00000040]"),
+        (r"(?<![\w&])#[^\W\d_]\w*", "[\\U00000023]"),
+        (r"(?:£|\$|€)\s?\d+", "[\\U00000024\\U000000a3\\U000020ac]"),
+        (r"\+?\d{3}[ .-]?\d{4}", "[\\d]"),
+        (r"\w+", None),
+        (r"(?:#|a)", None),
+        (r"x #?", None),
+        (r"[ -]\w", None),
+    ],
+)
+def test_required_class_examples(pattern: str, expected: str | None) -> None:
+    """Punctuation and symbols are preferred to digits; letters, spaces and optional parts give nothing."""
+    assert required_class(pattern) == expected

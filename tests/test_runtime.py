@@ -315,7 +315,8 @@ class TestVerdicts:
     def test_bad_posts(self) -> None:
         """Bad posts raise PostError."""
         rs = rs_of(self.SRC)
-        for bad in (None, 3, ["x"], {"text": 5}, {"text": "x", "author": "bob"}):
+        for bad in (None, 3, ["x"], {"text": 5}, {"text": "x", "author": "bob"},
+                    {"text": "no hit here", "author": "bob"}, {"text": "no hit", "author": ["a"]}):
             with pytest.raises(PostError):
                 rs.evaluate(bad)
 
@@ -334,6 +335,19 @@ class TestVerdicts:
         assert "any(game_talk): true" in out
         v = rs.evaluate("kill you", at=IN_WINDOW)
         assert "vs_direct_threat" in v.explain()
+
+    def test_explain_names_the_except_that_cancelled(self) -> None:
+        """explain says which occurrence an except cancelled, and by which except term."""
+        rs = rs_of(
+            'policy p { title: "P" action: label }\n'
+            'terms kw = ["kill"] except ["kill time"]\n'
+            "rule r { policy: p when: any(kw) }"
+        )
+        out = rs.explain("just to kill time here", rule="r")
+        assert "any(kw): false  'kill'@text[8:12] cancelled by except 'kill time'" in out
+        out = rs.explain("kill time, then kill", rule="r")
+        assert "found 'kill'@text[16:20]; 'kill'@text[0:4] cancelled by except 'kill time'" in out
+        assert "cancelled" not in rs.explain("kill it", rule="r")
 
 
 class TestLimitsAreNeverSilent:

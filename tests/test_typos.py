@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import policyrules
-from policyrules.typos import damerau_at_most_one
+from policyrules.normalize import word_spans
+from policyrules.typos import TypoMatcher, damerau_at_most_one
 
 SRC = '''policy p { title: "P" action: label }
 terms g (typos: one) = ["women", "refugees", "kill"] except ["woman"]
@@ -102,3 +103,18 @@ def test_distance_matches_brute_force(a: str, b: str, substitution: bool) -> Non
         if i + 1 < len(a):
             neighbours.add(a[:i] + a[i + 1] + a[i] + a[i + 2 :])
     assert damerau_at_most_one(a, b, substitution=substitution) == (b in neighbours)
+
+
+_MATCHER = TypoMatcher([(0, "women"), (1, "morder"), (2, "kadın"), (3, "殺人者殺人")])
+
+
+@given(st.lists(st.sampled_from(["wmoen", "women", "womn", "morder", "moerder", "kadn", "kadin",
+                                 "ok", "abc", "殺人者", "wommen", "x"]), max_size=8),
+       st.sampled_from([" ", ", ", "  ", "'", "-"]))
+def test_find_equals_a_plain_word_scan_whatever_the_caches_hold(words: list[str], sep: str) -> None:
+    """find gives what one lookup per word_spans word gives, on a matcher whose caches persist."""
+    text = sep.join(words)
+    expected = [(tid, s, e) for s, e in word_spans(text)
+                if 4 <= e - s <= _MATCHER.max_len for tid in _MATCHER._lookup(text[s:e])]
+    assert _MATCHER.find(text) == expected
+    assert _MATCHER.find(text) == expected  # second call: served from the word caches
