@@ -232,21 +232,16 @@ def _mixed_script(text: str, start: int, end: int) -> bool:
     return len(scripts) > 1
 
 
+_TABLES = ("conf", "skeleton_table", "conf_table", "no_bar_table")
+
+
 class _Compiled:
     """Automaton + term variants for one folding (Turkic or default)."""
 
     def __init__(self, terms: Sequence[tuple[int, str, str]], turkic: bool) -> None:
         import ahocorasick
 
-        self.conf = confusable_map(turkic)
-        table: dict[int, str | None] = {}
-        for ch in set(self.conf) | set(SEPARATORS) | set("".join(LEET.values())) | set("il"):
-            mapped = _class_of(self.conf.get(ch, ch))
-            table[ord(ch)] = mapped if mapped else None
-        self.skeleton_table = table
-        self.conf_table = {ord(k): v for k, v in self.conf.items()}
-        self.no_bar_table = dict(table)
-        self.no_bar_table[ord("|")] = None
+        self._tables(turkic)
         self.variants: list[_Term] = []
         # Per variant, the run lengths its key lost to the collapse ("kkk" -> key "k" needs a
         # run of 3 k-class characters): checked on the uncollapsed skeleton of a text whose
@@ -274,6 +269,39 @@ class _Compiled:
         self.automaton = automaton
         if len(automaton):
             automaton.make_automaton()
+
+    def _tables(self, turkic: bool) -> None:
+        self.turkic = turkic
+        self.conf = confusable_map(turkic)
+        table: dict[int, str | None] = {}
+        for ch in set(self.conf) | set(SEPARATORS) | set("".join(LEET.values())) | set("il"):
+            mapped = _class_of(self.conf.get(ch, ch))
+            table[ord(ch)] = mapped if mapped else None
+        self.skeleton_table = table
+        self.conf_table = {ord(k): v for k, v in self.conf.items()}
+        self.no_bar_table = dict(table)
+        self.no_bar_table[ord("|")] = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The variants (verifier sources, not compiled regexes) and the automaton; building
+        the variants again was most of the time to load a ruleset with aggressive lists."""
+        state = {k: v for k, v in self.__dict__.items() if k not in _TABLES}  # _tables() rebuilds those
+        state["variants"] = [
+            tuple(getattr(t, name) for name in _Term.__slots__ if name != "_pattern") for t in self.variants
+        ]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._tables(state["turkic"])
+        names = [name for name in _Term.__slots__ if name != "_pattern"]
+        variants = []
+        for row in state["variants"]:
+            t = object.__new__(_Term)
+            for name, value in zip(names, row, strict=True):
+                setattr(t, name, value)
+            t._pattern = None
+            variants.append(t)
+        self.__dict__.update(state, variants=variants)
 
     def candidates(self, text: str) -> set[int]:
         """Indices of term variants whose key occurs in the text's skeleton."""
@@ -326,10 +354,15 @@ class AggressiveMatcher:
         self._get(False)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"terms": self._terms}
+        return {"terms": self._terms, "compiled": dict(self._compiled)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["terms"])  # type: ignore[misc]
+        if "compiled" not in state:  # an older pickle: build again
+            self.__init__(state["terms"])  # type: ignore[misc]
+            return
+        self._terms = state["terms"]
+        self._compiled = state["compiled"]
+        self._needs_turkic = any("ı" in t or "I" in t for _, t, _ in self._terms)
 
     def _get(self, turkic: bool) -> _Compiled:
         key = turkic and self._needs_turkic

@@ -20,7 +20,7 @@ from .formatter import format_condition
 from .matchers import Occurrence
 from .verdict import ExplainNode
 
-__all__ = ["Context", "Op", "describe", "lower"]
+__all__ = ["Context", "NodeRef", "Op", "describe", "dump_op", "load_op", "lower", "node_paths"]
 
 _CMP: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
@@ -45,12 +45,59 @@ class Context(Protocol):
     def explain_rule(self, index: int) -> ExplainNode: ...
 
 
+class NodeRef:
+    """Where an operator's condition node sits in a loaded ruleset's resolved model.
+
+    A pickled ruleset loads its operators without the resolved model (see compiler.load_plan);
+    the node is looked up on first use (explanations only), which loads the model.
+    """
+
+    __slots__ = ("model", "path", "rule", "which")
+
+    def __init__(self, model: Any, rule: int, which: int, path: tuple[int, ...]) -> None:
+        self.model = model  # has .get() -> nodes.ResolvedRuleset
+        self.rule = rule
+        self.which = which  # 0: when, 1: unless
+        self.path = path
+
+    def get(self) -> Any:
+        """The condition node."""
+        rule = self.model.get().rules[self.rule]
+        node = rule.when if self.which == 0 else rule.unless
+        for i in self.path:
+            node = _cond_children(node)[i]
+        return node
+
+
+def _cond_children(cond: Any) -> tuple[Any, ...]:
+    """The child conditions that ``lower`` turns into child operators, in source order."""
+    if isinstance(cond, (n.Or, n.And)):
+        return tuple(cond.operands)
+    if isinstance(cond, n.Not):
+        return (cond.operand,)
+    if isinstance(cond, n.FieldHas):
+        return (cond.condition,)
+    return ()
+
+
 class Op:
     """Base operator."""
 
-    __slots__ = ("cost", "node")
+    __slots__ = ("_node", "cost")
     cost: int
-    node: Any
+    _node: Any
+
+    @property
+    def node(self) -> Any:
+        """The condition node this operator was lowered from (explanations read it)."""
+        node = self._node
+        if type(node) is NodeRef:
+            node = self._node = node.get()  # a benign race: every thread gets the same node
+        return node
+
+    @node.setter
+    def node(self, value: Any) -> None:
+        self._node = value
 
     def value(self, ctx: Context) -> bool:
         raise NotImplementedError
@@ -610,6 +657,97 @@ def lower(cond: Any, scope: str, item_id: Callable[[Any], int], rule_index: Call
         index, target = rule_index(cond.name)
         return RuleRefOp(cond, index, target)
     raise TypeError(f"cannot lower {type(cond).__name__}")
+
+
+# ---------------------------------------------------------------- pickling
+
+
+def node_paths(cond: Any) -> dict[int, tuple[int, ...]]:
+    """id(node) -> child-index path from *cond*, for every node ``lower`` makes an operator of."""
+    out: dict[int, tuple[int, ...]] = {}
+    stack: list[tuple[Any, tuple[int, ...]]] = [(cond, ())]
+    while stack:
+        node, path = stack.pop()
+        out.setdefault(id(node), path)
+        stack.extend((c, (*path, i)) for i, c in enumerate(_cond_children(node)))
+    return out
+
+
+_SLOTS: dict[type[Op], tuple[str, ...]] = {}
+
+
+def _slot_names(cls: type[Op]) -> tuple[str, ...]:
+    names = _SLOTS.get(cls)
+    if names is None:
+        seen: list[str] = []
+        for klass in reversed(cls.__mro__):
+            for name in klass.__dict__.get("__slots__", ()):
+                if name not in seen:
+                    seen.append(name)
+        names = _SLOTS[cls] = tuple(seen)
+    return names
+
+
+def dump_op(op: Op, path_of: Callable[[Op], tuple[int, ...]]) -> tuple[Any, ...]:
+    """An operator tree as plain tuples: (class name, slot values...), children nested.
+
+    *path_of* gives an operator's node path (see :func:`node_paths`); the referenced
+    program (``RuleRefOp.target``) and comparison function (``CountOp.cmp``) are rebuilt
+    from ``index`` and ``op``.
+    """
+    values: list[Any] = [type(op).__name__]
+    for name in _slot_names(type(op)):
+        if name == "_node":
+            values.append(path_of(op))
+        elif name == "children":
+            values.append(tuple(dump_op(c, path_of) for c in op.children))  # type: ignore[attr-defined]
+        elif name == "child":
+            values.append(dump_op(op.child, path_of))  # type: ignore[attr-defined]
+        elif name in ("target", "cmp"):
+            values.append(None)
+        else:
+            values.append(getattr(op, name, ...))  # ...: a slot this class leaves unset
+    return tuple(values)
+
+
+_PLAIN, _NODE, _CHILDREN, _CHILD, _SKIP = range(5)
+_LOADERS: dict[str, tuple[type[Op], tuple[tuple[str, int], ...]]] = {}
+
+
+def _loader(name: str) -> tuple[type[Op], tuple[tuple[str, int], ...]]:
+    """The class of a dumped operator and how to set each of its slots."""
+    found = _LOADERS.get(name)
+    if found is None:
+        classes: tuple[type[Op], ...] = (OrOp, AndOp, NotOp, AnyOp, AllOp, NOfOp, CountOp, DistinctOp, NearOp,
+                                         FieldCmpOp, FieldInOp, FieldTruthyOp, RuleRefOp, HasOp, ConstOp)
+        cls = {c.__name__: c for c in classes}[name]
+        kinds = {"_node": _NODE, "children": _CHILDREN, "child": _CHILD, "target": _SKIP, "cmp": _SKIP}
+        found = _LOADERS[name] = (cls, tuple((slot, kinds.get(slot, _PLAIN)) for slot in _slot_names(cls)))
+    return found
+
+
+def load_op(data: tuple[Any, ...], model: Any, rule: int, which: int, programs: Sequence[Any]) -> Op:
+    """The operator tree :func:`dump_op` wrote, for ``when`` (*which* 0) or ``unless`` (1) of
+    rule *rule*; nodes stay :class:`NodeRef` into *model* until read; *programs* are the
+    loaded rule programs."""
+    cls, plan = _loader(data[0])
+    op = object.__new__(cls)
+    setattr_ = object.__setattr__
+    for (name, kind), value in zip(plan, data[1:]):  # noqa: B905 (dump_op wrote one value per slot)
+        if kind == _PLAIN:
+            if value is not ...:
+                setattr_(op, name, value)
+        elif kind == _NODE:
+            setattr_(op, name, NodeRef(model, rule, which, value))
+        elif kind == _CHILDREN:
+            setattr_(op, name, [load_op(c, model, rule, which, programs) for c in value])
+        elif kind == _CHILD:
+            setattr_(op, name, load_op(value, model, rule, which, programs))
+    if cls is RuleRefOp:
+        op.target = programs[op.index]  # type: ignore[attr-defined]
+    elif isinstance(op, CountOp):
+        op.cmp = _CMP[op.op]
+    return op
 
 
 # ---------------------------------------------------------------- describing

@@ -20,7 +20,7 @@ import attrs
 from . import normalize as nz
 from .compiler import Plan, RuleProgram
 from .errors import PolicyError, PostError
-from .logic import _MISSING, NotOp, Op, OrOp, RuleRefOp, field_value
+from .logic import _MISSING, field_value
 from .matchers import FieldScanner, Occurrence, RegexBudget, ScanResult
 from .verdict import Evidence, ExplainNode, Match, Verdict, render_explain
 
@@ -210,22 +210,23 @@ class Ruleset:
         setattr_(self, "_triggers", plan.triggers)
         setattr_(self, "limits", limits or Limits())
         setattr_(self, "root", root)
-        resolved = plan.resolved
-        setattr_(self, "_rank", {a: i for i, a in enumerate(resolved.actions)})
+        setattr_(self, "_rank", {a: i for i, a in enumerate(plan.actions)})
         setattr_(self, "_empty", Verdict(
-            action="none", severity=None, matches=(), ruleset=resolved.name,
-            version=resolved.version, digest=resolved.digest,
+            action="none", severity=None, matches=(), ruleset=plan.name,
+            version=plan.version, digest=plan.digest,
         ))
-        reads, readers = _pattern_index(plan)
-        setattr_(self, "_pattern_reads", reads)
-        setattr_(self, "_pattern_readers", readers)
+        setattr_(self, "_pattern_reads", plan.pattern_reads)
+        setattr_(self, "_pattern_readers", plan.pattern_readers)
         # A ruleset whose rules read only `text` and none of them on every post can skip
         # the general path for posts with no hit (see evaluate).
         only_text = len(plan.scanners) == 1 and plan.scanners[0][0] == "text" and not plan.always
         setattr_(self, "_text_only", plan.scanners[0][2] if only_text else None)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (self._plan.resolved, self.limits, self.root))
+        from .compiler import FORMAT_VERSION, dump_plan
+
+        core, model = dump_plan(self._plan)
+        return (_load, (FORMAT_VERSION, core, model, self.limits, self.root))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("a compiled Ruleset is immutable")
@@ -259,17 +260,17 @@ class Ruleset:
     @property
     def name(self) -> str:
         """The ruleset's name (ruleset.toml, or the directory/file name)."""
-        return str(self._plan.resolved.name)
+        return str(self._plan.name)
 
     @property
     def version(self) -> str | None:
         """``version`` from ruleset.toml."""
-        return self._plan.resolved.version
+        return self._plan.version
 
     @property
     def digest(self) -> str:
         """sha256 of the sources and list files."""
-        return str(self._plan.resolved.digest)
+        return str(self._plan.digest)
 
     @property
     def config(self) -> Any:
@@ -279,7 +280,7 @@ class Ruleset:
     @property
     def actions(self) -> tuple[str, ...]:
         """Actions, least severe first."""
-        return tuple(self._plan.resolved.actions)
+        return tuple(self._plan.actions)
 
     def __repr__(self) -> str:
         return f"<Ruleset {self.name!r} rules={len(self.rules)} digest={self.digest[:15]}>"
@@ -516,7 +517,7 @@ class Ruleset:
 
     def _build_verdict(self, ctx: _PostContext, matches: list[Match], shadow: list[Match],
                        notes: list[str], incomplete: list[str]) -> Verdict:
-        resolved = self._plan.resolved
+        resolved = self._plan  # its name, version and digest: the model may not be loaded
         if len(matches) > 1 or len(shadow) > 1:
             rank = self._rank
             key = lambda m: (-rank.get(m.action, -1), -_SEVERITY_RANK.get(m.severity, -1), m.rule)  # noqa: E731
@@ -726,41 +727,28 @@ def _post_failure(exc: BaseException) -> PostError:
                      "give plain str/int/float/bool/list/dict values")
 
 
-def _pattern_index(plan: Plan) -> tuple[dict[int, frozenset[tuple[str, int]]], dict[tuple[str, int], tuple[int, ...]]]:
-    """Which (scope, pattern item) pairs each rule reads (through rule() too), and the inverse.
-
-    A pattern that runs out of its time budget leaves exactly these rules undecided.
-    """
-    patterns = plan.pattern_sources
-    if not patterns:
-        return {}, {}
-    reads: dict[int, frozenset[tuple[str, int]]] = {}
-    readers: dict[tuple[str, int], list[int]] = {}
-    for prog in plan.programs:
-        found: set[tuple[str, int]] = set()
-        seen_rules = {prog.index}
-        stack: list[Op] = [op for op in (prog.when, prog.unless) if op is not None]
-        while stack:
-            op = stack.pop()
-            if isinstance(op, RuleRefOp):
-                if op.index not in seen_rules:
-                    seen_rules.add(op.index)
-                    target = plan.programs[op.index]
-                    stack.extend(o for o in (target.when, target.unless) if o is not None)
-            elif isinstance(op, OrOp):  # and AndOp
-                stack.extend(op.children)
-            elif isinstance(op, NotOp):
-                stack.append(op.child)
-            else:
-                found.update(key for key in op.items() if key[1] in patterns)
-        if found:
-            reads[prog.index] = frozenset(found)
-            for key in found:
-                readers.setdefault(key, []).append(prog.index)
-    return reads, {k: tuple(v) for k, v in readers.items()}
-
-
 def _rebuild(resolved: Any, limits: Limits, root: str | None) -> Ruleset:
+    """Recompile from the resolved model (format 1 pickles, and any other format's fallback)."""
     from .compiler import compile_plan
 
     return Ruleset(compile_plan(resolved, limits.regex_timeout), limits, root)
+
+
+def _load(version: int, core: bytes, model: bytes, limits: Limits, root: str | None) -> Ruleset:
+    """Unpickle a ruleset: its compiled state as it was, or recompiled when its format differs."""
+    import pickle
+
+    from .compiler import FORMAT_VERSION, gc_paused, load_plan
+
+    if version == FORMAT_VERSION:
+        return Ruleset(load_plan(core, model), limits, root)
+    try:
+        with gc_paused():
+            resolved = pickle.loads(model)
+    except Exception as exc:
+        raise PolicyError(
+            f"this ruleset was pickled by an incompatible policyrules (format {version}, this one "
+            f"reads {FORMAT_VERSION}) and cannot be recompiled from it ({type(exc).__name__}); "
+            "compile it again from its source"
+        ) from exc
+    return _rebuild(resolved, limits, root)
