@@ -172,11 +172,12 @@ class _ViewAutomaton:
     which is what most keys found inside longer words ("ass" in "class") need.
     """
 
-    __slots__ = ("automaton", "view")
+    __slots__ = ("automaton", "norm", "view")
 
     def __init__(self, view: nz.View, entries: dict[str, tuple[list[int], list[int]]],
                  terms: dict[int, TermSpec]) -> None:
         self.view = view
+        self.norm = _normalizers(view)
         a = ahocorasick.Automaton()
         for key, (tids, pids) in entries.items():
             whole_word = bool(tids) and not (nz.is_unspaced(key[0]) or nz.is_unspaced(key[-1])) and all(
@@ -185,6 +186,18 @@ class _ViewAutomaton:
             a.add_word(key, (len(key), key[0], key[-1], tuple(tids), tuple(pids), whole_word))
         a.make_automaton()
         self.automaton = a
+
+    def __getstate__(self) -> tuple[nz.View, Any]:
+        return self.view, self.automaton  # the normalizers are closures: made again on load
+
+    def __setstate__(self, state: tuple[nz.View, Any]) -> None:
+        self.view, self.automaton = state
+        self.norm = _normalizers(self.view)
+
+
+def _normalizers(view: nz.View) -> tuple[Callable[[str], str], Callable[[str], str]]:
+    """``normalize`` for *view*, indexed by ``turkic`` (False, True): one call per value."""
+    return nz.normalizer(view, False), nz.normalizer(view, True)
 
 
 class _Regexes(dict[int, Any]):
@@ -322,7 +335,7 @@ class FieldScanner:
         lone = self._lone
         lone_text = None
         if lone is not None:
-            text = lone_text = nz.normalize(value, lone.view, turkic)
+            text = lone_text = lone.norm[turkic](value)
             blocks = _BLOCKS
             n = len(text)
             for end_idx, (klen, _first, _last, _tids, pids, whole_word) in lone.automaton.iter(text):
@@ -346,7 +359,7 @@ class FieldScanner:
         blocks = _BLOCKS
         turkic_gates: set[int] = set()  # gates seen on the Turkic-folded text (used if it is the same)
         for key, va in self.automata:
-            text = lone_text if lone_text is not None else nz.normalize(value, va.view, turkic)
+            text = lone_text if lone_text is not None else va.norm[turkic](value)
             texts[key] = text
             n = len(text)
             for end_idx, (klen, first, last, tids, pids, whole_word) in va.automaton.iter(text):
