@@ -334,11 +334,15 @@ class FieldScanner:
         """
         lone = self._lone
         lone_text = None
+        lone_emits: list[Any] | None = None
         if lone is not None:
             text = lone_text = lone.norm[turkic](value)
+            lone_emits = list(lone.automaton.iter(text))
+            if not lone_emits:
+                return _EMPTY
             blocks = _BLOCKS
             n = len(text)
-            for end_idx, (klen, _first, _last, _tids, pids, whole_word) in lone.automaton.iter(text):
+            for end_idx, (klen, _first, _last, _tids, pids, whole_word) in lone_emits:
                 if pids or not whole_word:
                     break
                 start = end_idx - klen + 1
@@ -362,7 +366,8 @@ class FieldScanner:
             text = lone_text if lone_text is not None else va.norm[turkic](value)
             texts[key] = text
             n = len(text)
-            for end_idx, (klen, first, last, tids, pids, whole_word) in va.automaton.iter(text):
+            emits = lone_emits if lone_emits is not None else va.automaton.iter(text)  # the lone pass is not redone
+            for end_idx, (klen, first, last, tids, pids, whole_word) in emits:
                 if pids:
                     (turkic_gates if turkic else gates).update(pids)
                 if not tids:
