@@ -195,6 +195,18 @@ class _BlocksBoundary(dict[str, bool]):
 _BLOCKS = _BlocksBoundary()
 
 
+def _prefilter(patterns: list[PatternSpec]) -> Any:
+    """A multiregex.RegexPrefilter over *patterns* when the RE2 backend is on, else None."""
+    if not patterns:
+        return None
+    from . import multiregex
+
+    if not multiregex.backend_enabled():
+        return None
+    pre = multiregex.RegexPrefilter(patterns)
+    return pre if len(pre) else None
+
+
 class FieldScanner:
     """Finds the occurrences of every item used on one field."""
 
@@ -250,6 +262,7 @@ class FieldScanner:
         typo_matcher = TypoMatcher(typo_terms)
         self.typos = typo_matcher if typo_matcher else None
         self.compiled = {p.id: regex.compile(p.source, p.flags) for p in self.patterns}
+        self._prefilter = _prefilter(self.patterns)
         self.pattern_by_id = {p.id: p for p in self.patterns}
         # The usual shape (one view, no aggressive or typo list, no ungated regex): a value
         # on which the automaton finds nothing is settled by one normalization and one pass.
@@ -353,6 +366,8 @@ class FieldScanner:
         incomplete: list[str] = []
         timed_out: list[int] = []
         run = self.always if not gates else self.always + [self.pattern_by_id[p] for p in sorted(gates)]
+        if run and self._prefilter is not None:  # RE2 Set: skip the patterns that cannot match
+            run = self._prefilter.select(run, lambda kind: self._text(value, kind, texts, turkic))
         for p in run:
             vkey = {"light": "light", "folded": STANDARD_KEY, "raw": "raw"}[p.text]
             if vkey == "raw":
@@ -381,6 +396,17 @@ class FieldScanner:
         if not found and not pattern_hits:
             return _EMPTY if not incomplete else ScanResult({}, tuple(incomplete), tuple(timed_out))
         return ScanResult(self._map(value, label, turkic, found, pattern_hits, texts), tuple(incomplete), tuple(timed_out))
+
+    @staticmethod
+    def _text(value: str, kind: str, texts: dict[str, str], turkic: bool) -> str:
+        """The text a pattern with ``text: kind`` runs on (cached in *texts*, as the run loop does)."""
+        if kind == "raw":
+            return value
+        vkey = "light" if kind == "light" else STANDARD_KEY
+        cached = texts.get(vkey)
+        if cached is None:
+            cached = texts[vkey] = nz.normalize(value, view_for(vkey), turkic)
+        return cached
 
     def _gates_of(self, text: str, gates: set[int]) -> None:
         """Add the patterns whose atoms occur in *text* (a default-folded standard text)."""
