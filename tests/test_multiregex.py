@@ -137,10 +137,9 @@ def test_categories_cover_every_code_point_regex_matches(escape: str) -> None:
     """Every code point regex's \\w, \\d, \\s (and negations, and '.') match is matched by the translation."""
     translated = mr.to_re2(escape, _V0)
     assert translated is not None
-    text = mr._all_chars()
-    want = set(regex.findall(escape, text, flags=regex.V0))
-    got = set(re2.findall(translated, text))
-    assert want <= got
+    wanted = "".join(regex.findall(escape + "+", mr._all_chars(), flags=regex.V0))
+    assert len(wanted) > 20
+    assert re2.fullmatch(f"(?:{translated})*", wanted) is not None
 
 
 @needs_re2
@@ -236,7 +235,7 @@ def test_translation_is_sound_on_generated_patterns(pattern: str, flags: int, te
 
 
 @needs_re2
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_PATTERNS, _FLAGS, st.data())
 def test_translation_is_sound_on_matching_texts(pattern: str, flags: int, data: st.DataObject) -> None:
     """Texts drawn to match the pattern (hypothesis from_regex, re semantics) keep the property."""
