@@ -309,17 +309,22 @@ class _Compiled:
         if not len(self.automaton):
             return found
         tables = [self.skeleton_table]
-        if "|" in text:
+        # "|" is both a letter (i, l) and a separator, and one match may read it both ways
+        # ("k|s|s" is kiss): neither table then counts the runs right, so no run check.
+        runs = self.runs if "|" not in text else None
+        if runs is None:
             tables.append(self.no_bar_table)
-        runs = self.runs
+        rejected: set[int] = set()
         for table in tables:
             raw = text.translate(table)
             for _end, idxs in self.automaton.iter(_collapse(raw)):
                 for idx in idxs:
-                    if idx not in found:
-                        need = runs[idx]
+                    if idx not in found and idx not in rejected:
+                        need = runs[idx] if runs is not None else None
                         if need is None or need.search(raw) is not None:
                             found.add(idx)
+                        else:
+                            rejected.add(idx)  # the key may occur again: search once
         return found
 
 

@@ -151,6 +151,8 @@ def view_for(key: str) -> nz.View:
 
 
 STANDARD_KEY = "standard|ci|fold"
+#: a pattern's ``text:`` option -> the key of the text it runs on (and of its cached copy)
+_VIEW_KEY_OF_TEXT = {"light": "light", "folded": STANDARD_KEY, "raw": "raw"}
 
 
 def view_key(options: Any) -> str:
@@ -281,7 +283,7 @@ class FieldScanner:
         state["terms"] = columns
         state["always"] = [p.id for p in self.always]
         del state["compiled"], state["pattern_by_id"]
-        state["_prefilter"] = _UNBUILT if self._prefilter is not None else None  # re2 Sets do not pickle
+        state["_prefilter"] = _UNBUILT  # re2 Sets do not pickle; the loading process decides
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -358,7 +360,8 @@ class FieldScanner:
         *budget* is the regex time left for the whole post: a pattern runs for at most
         ``min(pattern_timeout, budget.left)`` and one that would start with nothing left
         is reported as timed out without running. Without *budget*, *budget_seconds* makes
-        one for this value when some pattern runs.
+        one for this value (unless the lone-automaton check settles it first: no pattern
+        can run then).
         """
         lone = self._lone
         lone_text = None
@@ -379,7 +382,7 @@ class FieldScanner:
                 break
             else:
                 return _EMPTY
-        if budget is None and budget_seconds is not None and self.compiled:
+        if budget is None and budget_seconds is not None and self.patterns:
             budget = RegexBudget(budget_seconds)
         found: list[tuple[int, int, int, str, tuple[str, ...]]] = []  # (term_id, ns, ne, viewkey, steps)
         gates: set[int] = set()
@@ -465,14 +468,8 @@ class FieldScanner:
         required = self.required
         present: dict[tuple[int, str], bool] = {}
         for p in run:
-            vkey = {"light": "light", "folded": STANDARD_KEY, "raw": "raw"}[p.text]
-            if vkey == "raw":
-                text = value
-            else:
-                cached = texts.get(vkey)
-                text = cached if cached is not None else ""
-                if cached is None:
-                    text = texts[vkey] = nz.normalize(value, view_for(vkey), turkic)
+            vkey = _VIEW_KEY_OF_TEXT[p.text]
+            text = self._text(value, p.text, texts, turkic)
             need = required.get(p.id)
             if need is not None:
                 seen = present.get((id(need), vkey))
@@ -572,6 +569,10 @@ class FieldScanner:
         # One term id lives in one view, so its normalized span identifies an occurrence.
         seen: set[tuple[int, int, str, str, int, int]] = set()
         for o in occs:
+            k = (o.item, o.term_id, o.term, o.view, o.nstart, o.nend)
+            if k in seen:
+                continue
+            seen.add(k)
             if o.term_id >= 0 and except_occs:
                 t = self.terms[o.term_id]
                 cancelled_by = next(
@@ -580,10 +581,6 @@ class FieldScanner:
                 if cancelled_by is not None:
                     excepted.setdefault(o.item, []).append((o, self.terms[cancelled_by].written))
                     continue
-            k = (o.item, o.term_id, o.term, o.view, o.nstart, o.nend)
-            if k in seen:
-                continue
-            seen.add(k)
             by_item.setdefault(o.item, []).append(o)
         for lst in by_item.values():
             if len(lst) > 1:

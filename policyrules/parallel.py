@@ -53,8 +53,14 @@ def portable(verdict: Any) -> tuple[Any, bool, datetime | None]:
     return attrs.evolve(verdict, explainer=None), True, explainer.at
 
 
-def _evaluate_chunk(posts: list[Any]) -> tuple[list[tuple[Any, bool, datetime | None]], tuple[int, str] | None]:
-    """Portable verdicts of a chunk, up to the first bad post."""
+def _evaluate_chunk(blob: bytes) -> tuple[list[tuple[Any, bool, datetime | None]], tuple[int, str] | None] | None:
+    """Portable verdicts of a pickled chunk, up to the first bad post; None when the chunk
+    does not unpickle here (a post of a class the worker cannot import, e.g. one defined in
+    a notebook's ``__main__``): the parent evaluates it instead."""
+    try:
+        posts = pickle.loads(blob)
+    except Exception:
+        return None
     rs, at = _STATE["ruleset"], _STATE["at"]
     out: list[tuple[Any, bool, datetime | None]] = []
     for i, post in enumerate(posts):
@@ -88,8 +94,10 @@ def evaluate_parallel(
     """Yield ``finish(post, portable verdict)`` for each post, in order, from *workers* processes.
 
     A post the ruleset rejects raises :class:`PostError` at its place, after the verdicts of
-    the posts before it, exactly as the sequential path does. A chunk that cannot be sent to
-    a worker (a post that does not pickle) is evaluated here instead.
+    the posts before it, exactly as the sequential path does. A chunk that cannot travel to
+    a worker (a post that does not pickle here, or does not unpickle there) is evaluated
+    here instead. Spawned workers import the caller's ``__main__`` module by path, as
+    ``multiprocessing`` always does, so run scripts from a file, not from standard input.
     """
     import multiprocessing
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -98,20 +106,22 @@ def evaluate_parallel(
     executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_init, initargs=(blob, at))
     del blob
-    pending: deque[tuple[list[Any], Future[Any]]] = deque()
+    pending: deque[tuple[list[Any], Future[Any] | None]] = deque()
     window = 4 * workers
 
-    def settle(chunk: list[Any], future: Future[Any]) -> Iterator[Any]:
-        try:
-            verdicts, failure = future.result()
-        except (pickle.PicklingError, TypeError, AttributeError):
-            verdicts, failure = [], None  # could not be sent: evaluate the chunk here
-            for i, post in enumerate(chunk):
-                try:
-                    verdicts.append(portable(ruleset.evaluate(post, at=at)))
-                except PostError as exc:
-                    failure = (i, str(exc))
-                    break
+    def here(chunk: list[Any]) -> tuple[list[tuple[Any, bool, datetime | None]], tuple[int, str] | None]:
+        """The chunk evaluated in this process (it could not travel to a worker)."""
+        verdicts = []
+        for i, post in enumerate(chunk):
+            try:
+                verdicts.append(portable(ruleset.evaluate(post, at=at)))
+            except PostError as exc:
+                return verdicts, (i, str(exc))
+        return verdicts, None
+
+    def settle(chunk: list[Any], future: Future[Any] | None) -> Iterator[Any]:
+        result = future.result() if future is not None else None
+        verdicts, failure = result if result is not None else here(chunk)
         for post, verdict in zip(chunk, verdicts, strict=False):
             yield finish(post, verdict)
         if failure is not None:
@@ -119,12 +129,18 @@ def evaluate_parallel(
 
     try:
         for chunk in _chunks(posts, chunk_size):
-            pending.append((chunk, executor.submit(_evaluate_chunk, chunk)))
+            try:
+                blob = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # a post that does not pickle: evaluated here, in its turn
+                pending.append((chunk, None))
+            else:
+                pending.append((chunk, executor.submit(_evaluate_chunk, blob)))
             while len(pending) >= window:
                 yield from settle(*pending.popleft())
         while pending:
             yield from settle(*pending.popleft())
     finally:
         for _, future in pending:
-            future.cancel()
+            if future is not None:
+                future.cancel()
         executor.shutdown(wait=True, cancel_futures=True)

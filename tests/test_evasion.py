@@ -132,6 +132,18 @@ class TestMatcher:
         std = normalize("k1ll you, @$$", STANDARD)
         assert clone.find(std) == MATCHER.find(std)
 
+    def test_bar_as_letter_and_separator_in_one_match(self) -> None:
+        """'|' read as a letter and as a separator in the same match still passes the prefilter."""
+        assert AggressiveMatcher([(1, "kiss", "word")]).find("k|s|s") == [(1, 0, 5, ("leet", "separator"))]
+        found = AggressiveMatcher([(1, "kill", "word"), (2, "you", "word")]).find("k|ll yo|u")
+        assert [(i, s, e) for i, s, e, _ in found] == [(1, 0, 4), (2, 5, 9)]
+
+    def test_run_lengths_gate_candidates(self) -> None:
+        """A short key is a candidate only where the runs its collapse removed are there too."""
+        compiled = AggressiveMatcher([(1, "kkk", "word")])._get(False)
+        assert compiled.candidates("k.k.k") and compiled.candidates("kkkk")
+        assert not compiled.candidates("kick the ball, ok")
+
     def test_empty(self) -> None:
         """No terms and empty text give no occurrences."""
         assert AggressiveMatcher([]).find("kill") == []

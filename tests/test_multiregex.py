@@ -335,3 +335,15 @@ def test_pickled_ruleset_rebuilds_its_prefilter(backend: Any) -> None:
     loaded = pickle.loads(pickle.dumps(rs))
     assert loaded.evaluate("call 555 now").to_dict() == before
     assert _scanner_prefilters(loaded)[0] is not None
+
+
+@needs_re2
+def test_prefilter_is_decided_where_the_ruleset_is_loaded(backend: Any) -> None:
+    """A ruleset compiled with the prefilter off gets it when loaded where re2 is on (and back)."""
+    backend("regex")
+    shipped = pickle.dumps(policyrules.compile(_SRC))
+    backend("re2")
+    loaded = pickle.loads(shipped)
+    assert _scanner_prefilters(loaded)[0] is not None
+    backend("regex")
+    assert _scanner_prefilters(pickle.loads(pickle.dumps(loaded)))[0] is None

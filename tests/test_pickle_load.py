@@ -245,3 +245,22 @@ def test_aggressive_matcher_state_without_compiled_parts_is_rebuilt() -> None:
     new = pickle.loads(pickle.dumps(m))
     for text in ("k.i.l.l u", "KiIl, a$$", "nothing", "k1ll 4ss"):
         assert old.find(text) == m.find(text) == new.find(text)
+
+
+def test_loaded_ruleset_keeps_the_post_regex_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A freshly loaded ruleset (no regex compiled yet) still gives its patterns the per-post budget."""
+    from policyrules import matchers
+
+    made: list[float] = []
+
+    class Recording(matchers.RegexBudget):
+        def __init__(self, seconds: float) -> None:
+            made.append(seconds)
+            super().__init__(seconds)
+
+    src = 'policy p { title: "P" action: remove }\npattern digits = /[0-9]+/\nrule r { policy: p when: digits }\n'
+    rs = policyrules.compile(src, limits=policyrules.Limits(regex_timeout=2.0, regex_post_budget=0.05))
+    loaded = pickle.loads(pickle.dumps(rs))
+    monkeypatch.setattr(matchers, "RegexBudget", Recording)
+    assert loaded.evaluate("call 555").action == "remove"
+    assert made == [0.05]

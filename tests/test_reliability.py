@@ -647,6 +647,27 @@ def test_evaluate_many_stops_early_and_takes_unpicklable_posts() -> None:
     assert list(rs.evaluate_many(odd, workers=2)) == list(rs.evaluate_many(odd))
 
 
+def _only_here(fields: dict[str, Any]) -> dict[str, Any]:
+    """Unpickles in the test process and raises in a worker process (like a class from a notebook)."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:
+        raise ImportError("this post's class is not importable here")
+    return fields
+
+
+class _PostOnlyHere(dict):  # type: ignore[type-arg]
+    def __reduce__(self) -> Any:
+        return (_only_here, (dict(self),))
+
+
+def test_evaluate_many_evaluates_here_what_a_worker_cannot_unpickle() -> None:
+    """A chunk a worker cannot unpickle is evaluated in the calling process, in its place."""
+    rs = policyrules.compile(_MANY_SRC)
+    posts = [*_MANY_POSTS[:300], *[_PostOnlyHere(text="hello @x")] * 300, *_MANY_POSTS[:300]]
+    assert list(rs.evaluate_many(posts, workers=2)) == list(rs.evaluate_many(posts))
+
+
 @pytest.mark.parametrize("workers", [0, -1, True, 1.5, "2"])
 def test_evaluate_many_rejects_bad_worker_counts(workers: Any) -> None:
     """workers must be a whole number >= 1 or None."""
