@@ -190,8 +190,8 @@ class Ruleset:
     Build one with :func:`policyrules.load` or :func:`policyrules.compile`.
     """
 
-    __slots__ = ("_always", "_empty", "_pattern_readers", "_pattern_reads", "_plan", "_rank", "_text_only", "_triggers",
-                 "limits", "root")
+    __slots__ = ("_always", "_empty", "_has_windows", "_pattern_readers", "_pattern_reads", "_plan", "_rank",
+                 "_text_only", "_triggers", "limits", "root")
     _plan: Plan
     _always: tuple[int, ...]
     _triggers: dict[tuple[str, int], tuple[int, ...]]
@@ -200,6 +200,7 @@ class Ruleset:
     _pattern_reads: dict[int, frozenset[tuple[str, int]]]
     _pattern_readers: dict[tuple[str, int], tuple[int, ...]]
     _text_only: FieldScanner | None
+    _has_windows: bool
     limits: Limits
     root: str | None
 
@@ -221,6 +222,8 @@ class Ruleset:
         # the general path for posts with no hit (see evaluate).
         only_text = len(plan.scanners) == 1 and plan.scanners[0][0] == "text" and not plan.always
         setattr_(self, "_text_only", plan.scanners[0][2] if only_text else None)
+        # Without `active` windows no rule needs the evaluation time (see _verdict).
+        setattr_(self, "_has_windows", any(prog.rule.active is not None for prog in plan.programs))
 
     def __reduce__(self) -> tuple[Any, ...]:
         from .compiler import FORMAT_VERSION, dump_plan
@@ -483,7 +486,8 @@ class Ruleset:
             if only is not None:
                 undecided &= {only}
             candidates = sorted({*candidates, *undecided})
-        self._time(ctx, at, notes)
+        if self._has_windows or at is not None or "created_at" in ctx.post:
+            self._time(ctx, at, notes)  # else no rule reads the time, and no note can come of it
         matches: list[Match] = []
         shadow: list[Match] = []
         closed = self.limits.regex_failure == "closed"
