@@ -26,6 +26,7 @@ import click
 
 from . import corpus as corpus_mod
 from .errors import Diagnostic, PolicyError
+from .parallel import cores
 
 if TYPE_CHECKING:
     from .runtime import Ruleset
@@ -537,7 +538,7 @@ def test_cmd(ruleset: str, corpora: tuple[str, ...], limit: int | None, junit: s
             continue
         caps = [x for x in (spec.limit, limit) if x is not None]
         jobs.append((spec, min(caps) if caps else None, max(samples, 5), at))
-    for spec, report in zip((j[0] for j in jobs), _score_all(rs, jobs, workers or _cores()), strict=True):
+    for spec, report in zip((j[0] for j in jobs), _score_all(rs, jobs, workers or cores()), strict=True):
         reports.append((report, corpus_mod.check_thresholds(report, spec.thresholds)))
     failed_examples = [e for e in examples if not e.passed]
     failed_thresholds = [t for _, ts in reports for t in ts if not t.passed]
@@ -864,7 +865,7 @@ def sweep(ruleset: str, input_path: str, output: str | None, workers: int | None
     rs: Ruleset | bytes = _load(ruleset)
     assert not isinstance(rs, bytes)
     identity = {"path": ruleset, "name": rs.name, "version": rs.version, "digest": rs.digest}
-    n_workers = workers or _cores()
+    n_workers = workers or cores()
     if n_workers > 1:  # the workers hold the ruleset; keep only its pickle here
         rs = pickle.dumps(rs, protocol=pickle.HIGHEST_PROTOCOL)
         gc.collect()
@@ -935,14 +936,6 @@ def sweep(ruleset: str, input_path: str, output: str | None, workers: int | None
         raise click.exceptions.Exit(130 if problem.startswith("interrupted") else 1)
     if summary.rejected:
         raise click.exceptions.Exit(1)
-
-
-def _cores() -> int:
-    """Cores this process may use (affinity-aware where the OS says)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def _isatty(stream: IO[str]) -> bool:

@@ -10,13 +10,10 @@ lookup per word and per deletion, whatever the number of terms.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
-from .normalize import is_word_char, word_spans
-
-_ASCII_WORDS = re.compile("[A-Za-z0-9_]+")  # normalize.word_spans on an ASCII text
+from .normalize import is_word_char, word_spans, words
 
 __all__ = ["MIN_LENGTH", "TypoMatcher", "damerau_at_most_one"]
 
@@ -96,14 +93,8 @@ class TypoMatcher:
         if not index:
             return []
         text = standard_text
-        if text.isascii():
-            words: list[str] = _ASCII_WORDS.findall(text)
-            spans = None
-        else:
-            spans = word_spans(text)
-            words = [text[s:e] for s, e in spans]
         no_match = self._no_match
-        todo = set(words)
+        todo = set(words(text))
         todo.difference_update(no_match)
         if not todo:
             return []
@@ -130,7 +121,7 @@ class TypoMatcher:
         if not hits:
             return []
         out: list[tuple[int, int, int]] = []
-        for start, end in spans if spans is not None else word_spans(text):
+        for start, end in word_spans(text):  # positions only for a post with a typo hit
             tids = hits.get(text[start:end])
             if tids:
                 out.extend((tid, start, end) for tid in tids)
