@@ -30,7 +30,7 @@ __all__ = ["FORMAT_VERSION", "LazyModel", "Plan", "RuleHead", "RuleProgram", "co
 
 #: Version of the pickled compiled state (dump_plan/load_plan). A pickle of another version
 #: is recompiled from its resolved model instead of loaded.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 @contextlib.contextmanager

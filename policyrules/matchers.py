@@ -174,32 +174,47 @@ class _ViewAutomaton:
     which is what most keys found inside longer words ("ass" in "class") need.
     """
 
-    __slots__ = ("automaton", "norm", "view")
+    __slots__ = ("automaton", "loose", "norm", "view")
 
     def __init__(self, view: nz.View, entries: dict[str, tuple[list[int], list[int]]],
                  terms: dict[int, TermSpec]) -> None:
         self.view = view
-        self.norm = _normalizers(view)
         a = ahocorasick.Automaton()
         for key, (tids, pids) in entries.items():
             whole_word = bool(tids) and not (nz.is_unspaced(key[0]) or nz.is_unspaced(key[-1])) and all(
                 not (terms[t].substring or terms[t].wild_left or terms[t].wild_right) for t in tids
             )
             a.add_word(key, (len(key), key[0], key[-1], tuple(tids), tuple(pids), whole_word))
+        if view.kind != "raw" and _RUN_KEY not in entries:
+            a.add_word(_RUN_KEY, _RUN_PAYLOAD)
         a.make_automaton()
         self.automaton = a
+        self._normalizers()
+
+    def _normalizers(self) -> None:
+        """``norm``: normalize, by ``turkic``. ``loose``: the same without folding space runs,
+        for the lone pass (``FieldScanner.scan``), when the automaton has the run key."""
+        view = self.view
+        self.norm = nz.normalizer(view, False), nz.normalizer(view, True)
+        if self.automaton.exists(_RUN_KEY) and self.automaton.get(_RUN_KEY) == _RUN_PAYLOAD:
+            self.loose = nz.normalizer(view, False, False), nz.normalizer(view, True, False)
+        else:
+            self.loose = self.norm
 
     def __getstate__(self) -> tuple[nz.View, Any]:
         return self.view, self.automaton  # the normalizers are closures: made again on load
 
     def __setstate__(self, state: tuple[nz.View, Any]) -> None:
         self.view, self.automaton = state
-        self.norm = _normalizers(self.view)
+        self._normalizers()
 
 
-def _normalizers(view: nz.View) -> tuple[Callable[[str], str], Callable[[str], str]]:
-    """``normalize`` for *view*, indexed by ``turkic`` (False, True): one call per value."""
-    return nz.normalizer(view, False), nz.normalizer(view, True)
+# Two spaces in a row: a normalized text never has them, but a text from a ``fold_runs=False``
+# normalizer may. In every automaton (but raw's), this key tells the lone pass that it
+# scanned such a text: its payload has no terms or patterns, and "whole word" None sends
+# the pass to the full scan, which folds the runs and scans again.
+_RUN_KEY = "  "
+_RUN_PAYLOAD = (2, " ", " ", (), (), None)
 
 
 class _Regexes(dict[int, Any]):
@@ -367,7 +382,9 @@ class FieldScanner:
         lone_text = None
         lone_emits: list[Any] | None = None
         if lone is not None:
-            text = lone_text = lone.norm[turkic](value)
+            # Space runs are left to the automaton (its run key): scanning for "  " here
+            # would cost more than the rest of the normalization of an ASCII post.
+            text = lone_text = lone.loose[turkic](value)
             lone_emits = list(lone.automaton.iter(text))
             if not lone_emits:
                 return _EMPTY
@@ -375,13 +392,16 @@ class FieldScanner:
             n = len(text)
             for end_idx, (klen, _first, _last, _tids, pids, whole_word) in lone_emits:
                 if pids or not whole_word:
-                    break
+                    break  # a gate, a key that needs the full check, or the run key
                 start = end_idx - klen + 1
                 if (start > 0 and blocks[text[start - 1]]) or (end_idx + 1 < n and blocks[text[end_idx + 1]]):
                     continue
                 break
             else:
                 return _EMPTY
+            if "  " in text:  # scanned before its space runs were folded: again, folded
+                text = lone_text = nz.fold_space_runs(text)
+                lone_emits = list(lone.automaton.iter(text))
         if budget is None and budget_seconds is not None and self.patterns:
             budget = RegexBudget(budget_seconds)
         found: list[tuple[int, int, int, str, tuple[str, ...]]] = []  # (term_id, ns, ne, viewkey, steps)

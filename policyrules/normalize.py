@@ -28,6 +28,7 @@ __all__ = [
     "Mapped",
     "View",
     "boundary_ok",
+    "fold_space_runs",
     "is_unspaced",
     "is_word_char",
     "normalize",
@@ -386,6 +387,7 @@ class _Alphabet:
         turkic: bool,
         use_latin1: bool,
         other: list[Callable[[str], str]],
+        fold_runs: bool = True,
     ) -> None:
         if _core(_QUESTION_PROXY, view, turkic) != "?" or not _context_free(
             _QUESTION_PROXY, view, turkic
@@ -453,6 +455,7 @@ class _Alphabet:
             other,
             view,
             turkic,
+            fold_runs,
         )
 
 
@@ -465,9 +468,14 @@ def _alphabet_fn(
     other: list[Callable[[str], str]],
     view: View,
     turkic: bool,
+    fold_runs: bool = True,
 ) -> Callable[[str], str]:
     """The whole fast path for one view (ASCII posts too, so that a post costs one Python
-    call); ``other[0]``, when given, takes the posts with an alef (the Arabic alphabet)."""
+    call); ``other[0]``, when given, takes the posts with an alef (the Arabic alphabet).
+
+    Without *fold_runs* the three common branches leave runs of U+0020 unfolded (every
+    whitespace character is already U+0020): see ``normalizer``."""
+    loose = not fold_runs
     ascii_table, ascii_after = _ascii_table(view, turkic)
     str_encode = str.encode
     latin1_encode = _codecs.latin_1_encode
@@ -495,7 +503,7 @@ def _alphabet_fn(
                 for ch, repl in ascii_after:
                     if ch in plain:
                         plain = plain.replace(ch, repl)
-            return _fold_spaces(" ", plain) if "  " in plain else plain
+            return plain if loose or "  " not in plain else _fold_spaces(" ", plain)
         if other and "\u0627" in text:
             return other[0](text)
         if latin1 is not None:
@@ -507,14 +515,14 @@ def _alphabet_fn(
                 latin = latin.translate(l1_table, l1_delete)
                 if l1_unhandled not in latin:
                     folded = latin1_decode(latin)[0]
-                    return _fold_spaces(" ", folded) if "  " in folded else folded
+                    return folded if loose or "  " not in folded else _fold_spaces(" ", folded)
         original = text
         if "?" in text:
             text = text.replace("?", proxy)
         encoded = encode(text, "replace", encoding)[0]
         out: str = decode(encoded, "ignore", decoding)[0]
         if _OUTSIDE_BYTE not in encoded:
-            return _fold_spaces(" ", out) if "  " in out else out
+            return out if loose or "  " not in out else _fold_spaces(" ", out)
         # The encoded bytes are one per character of the text: the pieces between the 0xFF
         # bytes give the outside characters' offsets (a loop of a few steps per character is
         # cheaper than a regex scan of the whole text unless there are many of them).
@@ -566,11 +574,11 @@ _word_caches: dict[tuple[View, bool], dict[str, str]] = {}
 
 
 def _make_alphabet(
-    candidates: str, view: View, turkic: bool, other: list[Callable[[str], str]]
+    candidates: str, view: View, turkic: bool, other: list[Callable[[str], str]], fold_runs: bool = True
 ) -> Callable[[str], str] | None:
     try:
         latin1 = candidates is _LATIN_CANDIDATES and not turkic
-        return _Alphabet(candidates, view, turkic, latin1, other).fn
+        return _Alphabet(candidates, view, turkic, latin1, other, fold_runs).fn
     except ValueError:
         return None
 
@@ -638,7 +646,7 @@ def _ascii_table(view: View, turkic: bool) -> tuple[bytes, tuple[tuple[str, str]
     return bytes(table), tuple(after)
 
 
-def _build(view: View, turkic: bool) -> Callable[[str], str]:
+def _build(view: View, turkic: bool, fold_runs: bool = True) -> Callable[[str], str]:
     """The fast path for one (view, turkic), with every choice that depends on them made once.
 
     ASCII posts: ``encode`` -> one ``bytes.translate`` (case, backtick, whitespace) ->
@@ -656,12 +664,12 @@ def _build(view: View, turkic: bool) -> Callable[[str], str]:
         if not turkic:
 
             def build_arabic(text: str) -> str:
-                fn = _make_alphabet(_ARABIC_CANDIDATES, view, turkic, [])
+                fn = _make_alphabet(_ARABIC_CANDIDATES, view, turkic, [], fold_runs)
                 arabic[0] = fn or (lambda text: _slow(text, view, turkic))
                 return arabic[0](text)
 
             arabic.append(build_arabic)
-        latin = _make_alphabet(_LATIN_CANDIDATES, view, turkic, arabic)
+        latin = _make_alphabet(_LATIN_CANDIDATES, view, turkic, arabic, fold_runs)
         if latin is not None:
             return latin
     encode = str.encode
@@ -674,6 +682,7 @@ def _build(view: View, turkic: bool) -> Callable[[str], str]:
         return _fold_ws_if_needed(_casefold(text, turkic) if view.casefold else text)
 
     rest = none if kind == "none" else slow
+    loose = not fold_runs
 
     def fast(text: str) -> str:
         if text.isascii():
@@ -681,22 +690,29 @@ def _build(view: View, turkic: bool) -> Callable[[str], str]:
             for c, result in after:
                 if c in out:
                     out = out.replace(c, result)
-            return _fold_spaces(" ", out) if "  " in out else out
+            return out if loose or "  " not in out else _fold_spaces(" ", out)
         return rest(text)
 
     return fast
 
 
-_built: dict[tuple[View, bool], Callable[[str], str]] = {}
+_built: dict[tuple[View, bool, bool], Callable[[str], str]] = {}
 # View -> [non-Turkic, Turkic] fast paths for `normalize` (a stub that builds on first use).
 _normalizers: dict[View, list[Callable[[str], str]]] = {}
 
 
-def normalizer(view: View, turkic: bool = False) -> Callable[[str], str]:
+def normalizer(view: View, turkic: bool = False, fold_runs: bool = True) -> Callable[[str], str]:
     """``normalize`` specialised for one view: ``normalizer(view, turkic)(text)`` is
     ``normalize(text, view, turkic)`` without the per-call dispatch (build it once per
-    scanner, call it per post)."""
-    key = (view, bool(turkic))
+    scanner, call it per post).
+
+    With ``fold_runs=False`` the result may still hold runs of spaces (every whitespace
+    character is a space already): ``fold_space_runs`` of it is ``normalize(text, view,
+    turkic)``, and so is the result itself whenever it has no two spaces in a row. Finding
+    out costs a ``"  " in`` scan that is dearer than the rest of the work on an ASCII post,
+    so the scanner leaves it to its automaton, which has the key ``"  "``.
+    """
+    key = (view, bool(turkic), bool(fold_runs))
     fn = _built.get(key)
     if fn is None:
         fn = _built.setdefault(key, _build(*key))
@@ -730,6 +746,11 @@ def normalize(text: str, view: View, turkic: bool = False) -> str:
     if slots is None:
         slots = _slots(view)
     return slots[1 if turkic else 0](text)
+
+
+def fold_space_runs(text: str) -> str:
+    """Every run of two or more U+0020 to one: completes ``normalizer(..., fold_runs=False)``."""
+    return _fold_spaces(" ", text) if "  " in text else text
 
 
 def _fold_ws(text: str) -> str:

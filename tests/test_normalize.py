@@ -623,6 +623,37 @@ class TestPerViewFastPath:
         assert normalizer(view, turkic)(text) == expected
         assert normalize(text, view, turkic) == expected
 
+    @settings(max_examples=2000, suppress_health_check=list(HealthCheck), deadline=None)
+    @given(FAST_TEXT, st.sampled_from(_FAST_VIEWS), st.booleans())
+    def test_unfolded_runs(self, text: str, view: View, turkic: bool) -> None:
+        """fold_runs=False: folding the space runs gives normalize(); without a run it is it."""
+        from policyrules.normalize import fold_space_runs, normalizer
+
+        expected = _normalize_reference(text, view, turkic)
+        loose = normalizer(view, turkic, fold_runs=False)(text)
+        if view.kind == "raw":  # raw folds nothing
+            assert loose == expected == text
+            return
+        assert fold_space_runs(loose) == expected
+        if "  " not in loose:
+            assert loose == expected
+        assert loose.replace(" ", "") == expected.replace(" ", "")  # only spaces differ
+
+    def test_unfolded_runs_examples(self) -> None:
+        """Every branch (ASCII, Latin-1, the charmap alphabets) leaves runs as spaces."""
+        from policyrules.normalize import fold_space_runs, normalizer
+
+        loose = normalizer(STANDARD, False, fold_runs=False)
+        for text, unfolded in (
+            ("Kill \t\n Time", "kill    time"),
+            ("Straße\xa0\xa0Æon", "strasse  aeon"),
+            ("çok  güzel şey", "cok  guzel sey"),
+            ("كتاب  جميل", "كتاب  جميل"),
+            ("no runs here", "no runs here"),
+        ):
+            assert loose(text) == unfolded
+            assert fold_space_runs(unfolded) == normalize(text, STANDARD)
+
     @pytest.mark.parametrize("turkic", [False, True])
     @pytest.mark.parametrize("view", _FAST_VIEWS[2:], ids=str)
     def test_every_alphabet_member(self, view: View, turkic: bool) -> None:

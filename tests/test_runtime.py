@@ -112,6 +112,33 @@ class TestTerms:
         v = rs.evaluate("FREE \n\t money")
         assert v.matches[0].evidence[0].text == "FREE \n\t money"
 
+    @pytest.mark.parametrize(
+        ("post", "evidence"),
+        [
+            ("FREE   money  now", "FREE   money"),  # ASCII
+            ("très  FREE\xa0\xa0money", "FREE\xa0\xa0money"),  # Latin-1
+            ("çok  güzel free \u3000 money", "free \u3000 money"),  # the charmap alphabet
+            ("مجاني  جدا free  money", "free  money"),  # the Arabic alphabet
+            ("😂😂  free  money 🇹🇷", "free  money"),  # outside characters
+        ],
+    )
+    def test_space_runs_in_every_script(self, post: str, evidence: str) -> None:
+        """The one-pass scan leaves runs of spaces to its automaton, then folds and scans
+        again: a multi-word term still matches across a run, with the original span."""
+        rs = rs_of(SPAM + 'rule r { policy: spam when: any(["free money", "zzzq"]) }')
+        for ruleset in (rs, pickle.loads(pickle.dumps(rs))):
+            v = ruleset.evaluate(post)
+            assert [e.text for e in v.matches[0].evidence] == [evidence]
+            assert ruleset.evaluate(post.replace("money", "moneys")).action == "none"
+            assert ruleset.evaluate(post.replace("free", "").replace("FREE", "")).action == "none"
+
+    def test_space_run_next_to_a_word_key(self) -> None:
+        """A run right before or after a key inside a word changes nothing (class, glass)."""
+        rs = rs_of(SPAM + 'rule r { policy: spam when: any(["ass", "a b"]) }')
+        assert rs.evaluate("first  class  glass").action == "none"
+        assert [e.text for e in rs.evaluate("my  ass").matches[0].evidence] == ["ass"]
+        assert [e.text for e in rs.evaluate("a  \t b").matches[0].evidence] == ["a  \t b"]
+
     def test_wildcards(self) -> None:
         """'murder*' matches murdered; '*phobic' homophobic; '*hate*' hateful and self-hatescape."""
         rs = rs_of(SPAM + 'rule r { policy: spam when: any(["murder*", "*phobic", "*hate*"]) }')
