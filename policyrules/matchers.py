@@ -24,7 +24,7 @@ from .evasion import AggressiveMatcher
 from .regex_atoms import required_class
 from .typos import TypoMatcher
 
-__all__ = ["FieldScanner", "Occurrence", "PatternSpec", "RegexBudget", "ScanResult", "TermSpec", "view_for"]
+__all__ = ["EMPTY_SCAN", "FieldScanner", "Occurrence", "PatternSpec", "RegexBudget", "ScanResult", "TermSpec", "view_for"]
 
 
 class TermSpec(NamedTuple):
@@ -118,7 +118,7 @@ class ScanResult:
     excepted: dict[int, list[tuple[Occurrence, str]]] = attrs.Factory(dict)
 
 
-_EMPTY = ScanResult({}, ())
+EMPTY_SCAN = ScanResult({}, ())  # what a scan that found nothing returns (one shared object)
 _RESYNC = 0.005  # seconds of wall time between readings of the thread's CPU clock (scan)
 
 
@@ -172,6 +172,14 @@ class _ViewAutomaton:
     wildcards whose first and last characters are not from a script written without
     spaces: such a key is rejected by one look at its neighbours (:class:`_BlocksBoundary`),
     which is what most keys found inside longer words ("ass" in "class") need.
+
+    The lone pass of :meth:`FieldScanner.scan` reads a text whose space runs are not folded
+    yet (``loose``): finding them costs more than normalizing an ASCII post, and they change
+    nothing for a key without a space (its neighbours are spaces either way). A key with a
+    space can only span a run if, for one of its spaces, the text holds the key up to that
+    space followed by a second space; so each such prefix is in the automaton too, as a
+    *run key* (``"fuck  "`` for "fuck you") whose emit sends the pass to the folded text.
+    No key starts with a space, so spaces cost the automaton nothing more.
     """
 
     __slots__ = ("automaton", "loose", "norm", "view")
@@ -180,41 +188,62 @@ class _ViewAutomaton:
                  terms: dict[int, TermSpec]) -> None:
         self.view = view
         a = ahocorasick.Automaton()
+        run_keys: set[str] = set()
         for key, (tids, pids) in entries.items():
             whole_word = bool(tids) and not (nz.is_unspaced(key[0]) or nz.is_unspaced(key[-1])) and all(
                 not (terms[t].substring or terms[t].wild_left or terms[t].wild_right) for t in tids
             )
             a.add_word(key, (len(key), key[0], key[-1], tuple(tids), tuple(pids), whole_word))
-        if view.kind != "raw" and _RUN_KEY not in entries:
-            a.add_word(_RUN_KEY, _RUN_PAYLOAD)
+            at = key.find(" ", 1)
+            while at > 0:
+                run_keys.add(key[:at] + "  ")
+                at = key.find(" ", at + 1)
+        loose = view.kind != "raw" and not any(key.startswith(" ") or "  " in key for key in entries)
+        if loose:
+            for key in run_keys:
+                a.add_word(key, (len(key), key[0], " ", (), (), None))
         a.make_automaton()
         self.automaton = a
-        self._normalizers()
+        self._normalizers(loose)
 
-    def _normalizers(self) -> None:
-        """``norm``: normalize, by ``turkic``. ``loose``: the same without folding space runs,
-        for the lone pass (``FieldScanner.scan``), when the automaton has the run key."""
+    def _normalizers(self, loose: bool) -> None:
+        """``norm``: normalize, by ``turkic``. ``loose``: the same without folding space
+        runs when the run keys are in the automaton (else ``norm``)."""
         view = self.view
         self.norm = nz.normalizer(view, False), nz.normalizer(view, True)
-        if self.automaton.exists(_RUN_KEY) and self.automaton.get(_RUN_KEY) == _RUN_PAYLOAD:
-            self.loose = nz.normalizer(view, False, False), nz.normalizer(view, True, False)
-        else:
-            self.loose = self.norm
+        self.loose = (nz.normalizer(view, False, False), nz.normalizer(view, True, False)) if loose else self.norm
 
-    def __getstate__(self) -> tuple[nz.View, Any]:
-        return self.view, self.automaton  # the normalizers are closures: made again on load
+    def __getstate__(self) -> tuple[nz.View, Any, bool]:
+        # the normalizers are closures: made again on load
+        return self.view, self.automaton, self.loose is not self.norm
 
-    def __setstate__(self, state: tuple[nz.View, Any]) -> None:
-        self.view, self.automaton = state
-        self._normalizers()
+    def __setstate__(self, state: tuple[nz.View, Any, bool]) -> None:
+        self.view, self.automaton, loose = state
+        self._normalizers(loose)
 
 
-# Two spaces in a row: a normalized text never has them, but a text from a ``fold_runs=False``
-# normalizer may. In every automaton (but raw's), this key tells the lone pass that it
-# scanned such a text: its payload has no terms or patterns, and "whole word" None sends
-# the pass to the full scan, which folds the runs and scans again.
-_RUN_KEY = "  "
-_RUN_PAYLOAD = (2, " ", " ", (), (), None)
+# `_settled`: can the emits hold a hit; and did a run key (payload "whole word" None) show?
+_HIT, _NO_HIT, _NO_HIT_RUNS = 0, 1, 2
+
+
+def _settled(emits: list[Any], text: str) -> int:
+    """Whether a lone pass's *emits* over *text* can hold a hit: ``_HIT`` if one may (a
+    gate, a key that needs the full boundary check, a whole-word key with word boundaries),
+    else ``_NO_HIT``, or ``_NO_HIT_RUNS`` if the run key was among them."""
+    blocks = _BLOCKS
+    n = len(text)
+    runs = False
+    for end_idx, (klen, _first, _last, _tids, pids, whole_word) in emits:
+        if pids or not whole_word:
+            if whole_word is None:
+                runs = True
+                continue
+            return _HIT
+        start = end_idx - klen + 1
+        if (start > 0 and blocks[text[start - 1]]) or (end_idx + 1 < n and blocks[text[end_idx + 1]]):
+            continue
+        return _HIT
+    return _NO_HIT_RUNS if runs else _NO_HIT
 
 
 class _Regexes(dict[int, Any]):
@@ -382,26 +411,19 @@ class FieldScanner:
         lone_text = None
         lone_emits: list[Any] | None = None
         if lone is not None:
-            # Space runs are left to the automaton (its run key): scanning for "  " here
-            # would cost more than the rest of the normalization of an ASCII post.
+            # Space runs are left to the automaton's run key (see _ViewAutomaton).
             text = lone_text = lone.loose[turkic](value)
             lone_emits = list(lone.automaton.iter(text))
             if not lone_emits:
-                return _EMPTY
-            blocks = _BLOCKS
-            n = len(text)
-            for end_idx, (klen, _first, _last, _tids, pids, whole_word) in lone_emits:
-                if pids or not whole_word:
-                    break  # a gate, a key that needs the full check, or the run key
-                start = end_idx - klen + 1
-                if (start > 0 and blocks[text[start - 1]]) or (end_idx + 1 < n and blocks[text[end_idx + 1]]):
-                    continue
-                break
-            else:
-                return _EMPTY
-            if "  " in text:  # scanned before its space runs were folded: again, folded
+                return EMPTY_SCAN
+            settled = _settled(lone_emits, text)
+            if settled == _NO_HIT:
+                return EMPTY_SCAN
+            if settled == _NO_HIT_RUNS or "  " in text:  # again, on the folded text
                 text = lone_text = nz.fold_space_runs(text)
                 lone_emits = list(lone.automaton.iter(text))
+                if settled == _NO_HIT_RUNS and (not lone_emits or _settled(lone_emits, text) == _NO_HIT):
+                    return EMPTY_SCAN
         if budget is None and budget_seconds is not None and self.patterns:
             budget = RegexBudget(budget_seconds)
         found: list[tuple[int, int, int, str, tuple[str, ...]]] = []  # (term_id, ns, ne, viewkey, steps)
@@ -518,7 +540,7 @@ class FieldScanner:
         if budget is not None and run:
             budget.left = left_at_mark - (time.thread_time() - cpu_mark)
         if not found and not pattern_hits:
-            return _EMPTY if not incomplete else ScanResult({}, tuple(incomplete), tuple(timed_out))
+            return EMPTY_SCAN if not incomplete else ScanResult({}, tuple(incomplete), tuple(timed_out))
         excepted: dict[int, list[tuple[Occurrence, str]]] = {}
         by_item = self._map(value, label, turkic, found, pattern_hits, texts, excepted)
         return ScanResult(by_item, tuple(incomplete), tuple(timed_out), excepted)

@@ -21,7 +21,7 @@ from . import normalize as nz
 from .compiler import Plan, RuleProgram
 from .errors import PolicyError, PostError
 from .logic import _MISSING, field_value
-from .matchers import FieldScanner, Occurrence, RegexBudget, ScanResult
+from .matchers import EMPTY_SCAN, FieldScanner, Occurrence, RegexBudget, ScanResult
 from .verdict import Evidence, ExplainNode, Match, Verdict, render_explain
 
 __all__ = ["Limits", "Ruleset"]
@@ -157,6 +157,19 @@ def _coerce(post: Any) -> dict[str, Any]:
             d["author"] = dict(author)
         return d
     raise PostError(f"a post must be a str or a mapping, got {type(post).__name__}")
+
+
+_NO_AUTHOR: dict[str, Any] = {}  # what evaluate's fast path reads when a post has no author
+# lang tag as written -> is it Turkic (tr, az: Turkic case folding); filled on first sight
+_TURKIC_TAGS: dict[str, bool] = {}
+
+
+def _turkic_tag(lang: str) -> bool:
+    """``_primary_lang`` of a post with *lang* is tr or az (remembered for the first tags)."""
+    turkic = _primary_lang({"lang": lang}) in ("tr", "az")
+    if len(_TURKIC_TAGS) < 4096:
+        _TURKIC_TAGS[lang] = turkic
+    return turkic
 
 
 def _primary_lang(post: dict[str, Any]) -> str | None:
@@ -300,26 +313,29 @@ class Ruleset:
             fast = self._text_only
             if fast is not None:
                 # The common case: a ruleset that only reads `text`, a plain post, no hit.
+                turkic = False
                 if type(post) is str:
                     text: Any = post
-                    primary = None
                 elif (type(post) is dict and (at is not None or "created_at" not in post)
-                      and type(post.get("author", {})) is dict):  # else _coerce has to complain
+                      and type(post.get("author", _NO_AUTHOR)) is dict):  # else _coerce has to complain
                     text = post.get("text")
-                    primary = _primary_lang(post)
+                    lang = post.get("lang")
+                    if type(lang) is str:
+                        known = _TURKIC_TAGS.get(lang)
+                        turkic = _turkic_tag(lang) if known is None else known
                 else:
                     text = None
                 limits = self.limits
                 if type(text) is str and len(text) <= limits.max_text_chars:
                     # The regex budget object is made only if some pattern runs.
-                    scanned = fast.scan(text, "text", primary in ("tr", "az"), None, limits.regex_post_budget)
-                    if not scanned.by_item and not scanned.incomplete:
+                    scanned = fast.scan(text, "text", turkic, None, limits.regex_post_budget)
+                    if scanned is EMPTY_SCAN or (not scanned.by_item and not scanned.incomplete):
                         return self._empty
                     if type(post) is str or (len(post) <= limits.max_fields
                                              and len(post.get("author", ())) <= limits.max_fields):
                         # A hit: the post needs no copying or cutting, and `text` is scanned.
                         data = {"text": post} if type(post) is str else post
-                        ctx = _PostContext(self, data, primary)
+                        ctx = _PostContext(self, data, None if type(post) is str else _primary_lang(post))
                         ctx.values["text"] = text
                         for item, found in scanned.by_item.items():
                             ctx.occ[("text", item)] = found

@@ -139,6 +139,19 @@ class TestTerms:
         assert [e.text for e in rs.evaluate("my  ass").matches[0].evidence] == ["ass"]
         assert [e.text for e in rs.evaluate("a  \t b").matches[0].evidence] == ["a  \t b"]
 
+    @pytest.mark.parametrize(
+        ("lang", "turkic"),
+        [("tr", True), ("TR", True), ("tr-TR", True), ("az_AZ", True), (" tr ", True), ("en", False),
+         ("", False), ("tra", False), (None, False), (5, False), (["tr"], False)],
+    )
+    def test_turkic_folding_by_lang_tag(self, lang: object, turkic: bool) -> None:
+        """Every spelling of a tr/az tag folds I to ı on the fast path too; other tags do not,
+        and a lang that is not a string is ignored, not an error."""
+        rs = rs_of(SPAM + 'rule r { policy: spam when: any(["ısık"]) }')
+        for _ in range(2):  # the second time the tag is remembered
+            assert (rs.evaluate({"text": "IŞIK", "lang": lang}).action == "label") is turkic
+            assert (rs.evaluate({"text": "IŞIK zz", "lang": lang, "author": {}}).action == "label") is turkic
+
     def test_wildcards(self) -> None:
         """'murder*' matches murdered; '*phobic' homophobic; '*hate*' hateful and self-hatescape."""
         rs = rs_of(SPAM + 'rule r { policy: spam when: any(["murder*", "*phobic", "*hate*"]) }')
