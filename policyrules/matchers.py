@@ -408,22 +408,41 @@ class FieldScanner:
         can run then).
         """
         lone = self._lone
-        lone_text = None
-        lone_emits: list[Any] | None = None
         if lone is not None:
             # Space runs are left to the automaton's run key (see _ViewAutomaton).
-            text = lone_text = lone.loose[turkic](value)
-            lone_emits = list(lone.automaton.iter(text))
-            if not lone_emits:
+            text = lone.loose[turkic](value)
+            emits = list(lone.automaton.iter(text))
+            if not emits:
                 return EMPTY_SCAN
-            settled = _settled(lone_emits, text)
-            if settled == _NO_HIT:
+            return self.scan_emits(value, text, emits, label, turkic, budget, budget_seconds)
+        return self._scan(value, label, turkic, budget, budget_seconds, None, None)
+
+    @property
+    def first_pass(self) -> tuple[Callable[[str], str], Callable[[str], str], Callable[[str], Any]] | None:
+        """For a caller that wants to settle most values without a call into the scanner:
+        ``(normalize, normalize Turkic, automaton iter)``, or None when the scanner needs
+        more than one pass. ``first_pass[turkic]`` gives the text to iterate; a value on which
+        the iterator yields nothing has no occurrence; otherwise pass its text and emits to
+        :meth:`scan_emits`. ``scan`` is exactly that."""
+        lone = self._lone
+        return None if lone is None else (lone.loose[0], lone.loose[1], lone.automaton.iter)
+
+    def scan_emits(self, value: str, text: str, emits: list[Any], label: str, turkic: bool,
+                   budget: RegexBudget | None = None, budget_seconds: float | None = None) -> ScanResult:
+        """``scan``, given the first pass's *text* and its non-empty *emits* (see ``first_pass``)."""
+        settled = _settled(emits, text)
+        if settled == _NO_HIT:
+            return EMPTY_SCAN
+        if settled == _NO_HIT_RUNS or "  " in text:  # again, on the folded text
+            text = nz.fold_space_runs(text)
+            emits = list(self._lone.automaton.iter(text))  # type: ignore[union-attr]
+            if settled == _NO_HIT_RUNS and (not emits or _settled(emits, text) == _NO_HIT):
                 return EMPTY_SCAN
-            if settled == _NO_HIT_RUNS or "  " in text:  # again, on the folded text
-                text = lone_text = nz.fold_space_runs(text)
-                lone_emits = list(lone.automaton.iter(text))
-                if settled == _NO_HIT_RUNS and (not lone_emits or _settled(lone_emits, text) == _NO_HIT):
-                    return EMPTY_SCAN
+        return self._scan(value, label, turkic, budget, budget_seconds, text, emits)
+
+    def _scan(self, value: str, label: str, turkic: bool, budget: RegexBudget | None,
+              budget_seconds: float | None, lone_text: str | None, lone_emits: list[Any] | None) -> ScanResult:
+        """The full scan; *lone_text* and *lone_emits*: the lone automaton's pass, done."""
         if budget is None and budget_seconds is not None and self.patterns:
             budget = RegexBudget(budget_seconds)
         found: list[tuple[int, int, int, str, tuple[str, ...]]] = []  # (term_id, ns, ne, viewkey, steps)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -203,8 +203,8 @@ class Ruleset:
     Build one with :func:`policyrules.load` or :func:`policyrules.compile`.
     """
 
-    __slots__ = ("_always", "_empty", "_has_windows", "_pattern_readers", "_pattern_reads", "_plan", "_rank",
-                 "_text_only", "_triggers", "limits", "root")
+    __slots__ = ("_always", "_empty", "_first_pass", "_has_windows", "_pattern_readers", "_pattern_reads", "_plan",
+                 "_rank", "_text_only", "_triggers", "limits", "root")
     _plan: Plan
     _always: tuple[int, ...]
     _triggers: dict[tuple[str, int], tuple[int, ...]]
@@ -213,6 +213,7 @@ class Ruleset:
     _pattern_reads: dict[int, frozenset[tuple[str, int]]]
     _pattern_readers: dict[tuple[str, int], tuple[int, ...]]
     _text_only: FieldScanner | None
+    _first_pass: tuple[Callable[[str], str], Callable[[str], str], Callable[[str], Any]] | None
     _has_windows: bool
     limits: Limits
     root: str | None
@@ -235,6 +236,7 @@ class Ruleset:
         # the general path for posts with no hit (see evaluate).
         only_text = len(plan.scanners) == 1 and plan.scanners[0][0] == "text" and not plan.always
         setattr_(self, "_text_only", plan.scanners[0][2] if only_text else None)
+        setattr_(self, "_first_pass", self._text_only.first_pass if self._text_only is not None else None)
         # Without `active` windows no rule needs the evaluation time (see _verdict).
         setattr_(self, "_has_windows", any(prog.rule.active is not None for prog in plan.programs))
 
@@ -328,7 +330,16 @@ class Ruleset:
                 limits = self.limits
                 if type(text) is str and len(text) <= limits.max_text_chars:
                     # The regex budget object is made only if some pattern runs.
-                    scanned = fast.scan(text, "text", turkic, None, limits.regex_post_budget)
+                    first = self._first_pass
+                    if first is not None:  # FieldScanner.scan, without a call for most posts
+                        normalized = first[turkic](text)
+                        emits = list(first[2](normalized))
+                        if not emits:
+                            return self._empty
+                        scanned = fast.scan_emits(text, normalized, emits, "text", turkic, None,
+                                                  limits.regex_post_budget)
+                    else:
+                        scanned = fast.scan(text, "text", turkic, None, limits.regex_post_budget)
                     if scanned is EMPTY_SCAN or (not scanned.by_item and not scanned.incomplete):
                         return self._empty
                     if type(post) is str or (len(post) <= limits.max_fields
