@@ -89,6 +89,12 @@ class Occurrence:
             self._start, self._end = locate(self.view, self.nstart, self.nend)
             self._locate = None
 
+    def span(self) -> tuple[int, int]:
+        """``(start, end)`` in one call."""
+        if self._locate is not None:
+            self._resolve()
+        return self._start, self._end
+
     @property
     def start(self) -> int:
         """Start offset in the original field value."""
@@ -443,8 +449,6 @@ class FieldScanner:
     def _scan(self, value: str, label: str, turkic: bool, budget: RegexBudget | None,
               budget_seconds: float | None, lone_text: str | None, lone_emits: list[Any] | None) -> ScanResult:
         """The full scan; *lone_text* and *lone_emits*: the lone automaton's pass, done."""
-        if budget is None and budget_seconds is not None and self.patterns:
-            budget = RegexBudget(budget_seconds)
         found: list[tuple[int, int, int, str, tuple[str, ...]]] = []  # (term_id, ns, ne, viewkey, steps)
         gates: set[int] = set()
         texts: dict[str, str] = {}
@@ -522,6 +526,8 @@ class FieldScanner:
         # an upper bound of it, so the clock is read once before and once after the patterns,
         # and in between only when the budget could cut the next pattern's timeout or more
         # than _RESYNC seconds of wall time went by.
+        if budget is None and budget_seconds is not None and run:
+            budget = RegexBudget(budget_seconds)
         if budget is not None and run:
             cpu_mark = time.thread_time()
             wall_mark = time.perf_counter()
@@ -616,6 +622,11 @@ class FieldScanner:
                 m = mapped[vkey] = nz.normalize_mapped(value, view_for(vkey), turkic)
             return m.to_original(s, e)
 
+        if len(found) == 1 and not pattern_hits:  # the usual hit: nothing to cancel, merge or sort
+            tid, s, e, vkey, steps = found[0]
+            t = self.terms[tid]
+            if t.item >= 0:
+                return {t.item: [Occurrence(t.item, tid, t.written, label, -1, -1, steps, s, e, vkey, to_original)]}
         occs: list[Occurrence] = []
         except_occs: dict[int, list[tuple[int, int]]] = {}
         for tid, s, e, vkey, steps in found:

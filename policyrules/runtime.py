@@ -350,9 +350,11 @@ class Ruleset:
                         ctx.values["text"] = text
                         for item, found in scanned.by_item.items():
                             ctx.occ[("text", item)] = found
-                        for item, cancelled in scanned.excepted.items():
-                            ctx.excepted[("text", item)] = cancelled
-                        ctx.timed_out.update(("text", item) for item in scanned.timed_out)
+                        if scanned.excepted:
+                            for item, cancelled in scanned.excepted.items():
+                                ctx.excepted[("text", item)] = cancelled
+                        if scanned.timed_out:
+                            ctx.timed_out.update(("text", item) for item in scanned.timed_out)
                         return self._verdict(ctx, at, [], list(scanned.incomplete), force_enforce=False)
             data = {"text": post} if type(post) is str else _coerce(post)
             ctx, notes, incomplete = self._scan(data, scanned)
@@ -559,13 +561,11 @@ class Ruleset:
             severity: str | None = matches[0].severity
         else:
             severity = max((m.severity for m in matches), key=lambda s: _SEVERITY_RANK.get(s, -1)) if matches else None
-        post = ctx.post
-        return Verdict(
-            action=action, severity=severity, matches=tuple(matches), shadow_matches=tuple(shadow),
-            incomplete=tuple(incomplete), notes=tuple(notes), ruleset=resolved.name,
-            version=resolved.version, digest=resolved.digest,
-            explainer=_Explainer(self, post, ctx.when_at, tuple(m.rule for m in (*matches, *shadow))),
-        )
+        rules = (matches[0].rule,) if len(matches) == 1 and not shadow else tuple(m.rule for m in (*matches, *shadow))
+        # positional: a frozen attrs class is a third cheaper to make that way
+        return Verdict(action, severity, tuple(matches), tuple(shadow), tuple(incomplete), tuple(notes),
+                       resolved.name, resolved.version, resolved.digest,
+                       _Explainer(self, ctx.post, ctx.when_at, rules))
 
     def _match(self, prog: RuleProgram, ctx: _PostContext, incomplete: list[str]) -> Match:
         rule = prog.rule
@@ -575,11 +575,8 @@ class Ruleset:
             incomplete.append(
                 f"rule {rule.name}: only the first {self.limits.max_evidence} pieces of evidence are listed"
             )
-        return Match(
-            rule=rule.name, policy=rule.policy, severity=rule.severity, action=rule.action,
-            escalate=rule.escalate, tags=rule.tags, reason=_render_reason(rule, evidence),
-            evidence=evidence, mode=rule.mode,
-        )
+        return Match(rule.name, rule.policy, rule.severity, rule.action, rule.escalate, rule.tags,
+                     _render_reason(rule, evidence), evidence, rule.mode)
 
     def _evidence(self, prog: RuleProgram, ctx: _PostContext,
                   occs: list[Occurrence]) -> tuple[tuple[Evidence, ...], bool]:
@@ -587,8 +584,8 @@ class Ruleset:
         names = self._plan.item_names
         if len(occs) == 1:  # the usual hit: nothing to order or deduplicate
             o = occs[0]
-            value = ctx.values[o.field]
-            return (Evidence(o.field, names[o.item], o.term, o.start, o.end, value[o.start : o.end], o.steps),), False
+            start, end = o.span()
+            return (Evidence(o.field, names[o.item], o.term, start, end, ctx.values[o.field][start:end], o.steps),), False
         order = {"text": 0}
         for scope in prog.scopes:
             order.setdefault(scope, len(order))
@@ -597,7 +594,8 @@ class Ruleset:
         for o in occs:
             base = o.field.split("[", 1)[0]
             idx = int(o.field[len(base) + 1 : -1]) if "[" in o.field else -1
-            k = (order.get(base, math.inf), base, idx, o.start, o.end, names[o.item], o.term)
+            start, end = o.span()
+            k = (order.get(base, math.inf), base, idx, start, end, names[o.item], o.term)
             if k in seen:
                 continue
             seen.add(k)
@@ -606,8 +604,8 @@ class Ruleset:
         values = ctx.values
         keep = self.limits.max_evidence
         evidence = tuple(
-            Evidence(o.field, names[o.item], o.term, o.start, o.end, values[o.field][o.start : o.end], o.steps)
-            for _, o in out[:keep]
+            Evidence(o.field, names[o.item], o.term, k[3], k[4], values[o.field][k[3] : k[4]], o.steps)
+            for k, o in out[:keep]
         )
         return evidence, len(out) > keep
 
@@ -701,14 +699,19 @@ def _why_not(children: list[ExplainNode]) -> str:
     return "did not match"
 
 
-@attrs.frozen
 class _Explainer:
-    """Computes a verdict's explanation lazily (most verdicts are never explained)."""
+    """Computes a verdict's explanation lazily (most verdicts are never explained).
 
-    ruleset: Ruleset
-    post: dict[str, Any]
-    at: datetime | None
-    rules: tuple[str, ...]
+    A plain slotted class: every hit makes one, and a frozen attrs class costs three times
+    as much to make."""
+
+    __slots__ = ("at", "post", "rules", "ruleset")
+
+    def __init__(self, ruleset: Ruleset, post: dict[str, Any], at: datetime | None, rules: tuple[str, ...]) -> None:
+        self.ruleset = ruleset
+        self.post = post
+        self.at = at
+        self.rules = rules
 
     def __call__(self) -> str:
         parts = []
