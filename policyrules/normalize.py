@@ -11,10 +11,12 @@ against the fast path (falling back to coarser chunks), so the two never disagre
 from __future__ import annotations
 
 import _codecs
+import contextlib
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import Any
 
 import attrs
 import regex
@@ -378,7 +380,7 @@ class _Alphabet:
     Members whose result has several characters (ß, …) are left outside.
     """
 
-    __slots__ = ("fn", "members")
+    __slots__ = ("fn", "members", "one_to_one")
 
     def __init__(
         self,
@@ -445,8 +447,10 @@ class _Alphabet:
                     table[b] = 0x20 if out.isspace() else ord(out)
             latin1 = (bytes(table), bytes(delete), tuple(expand), unhandled)
         inside = "\\x00-\\x7f" + re.escape(_QUESTION_PROXY + self.members)
+        encoding_map = _codecs.charmap_build("".join(encoding))
+        self.one_to_one = _one_to_one_fn(encoding_map, "".join(decoding), view, turkic)
         self.fn = _alphabet_fn(
-            _codecs.charmap_build("".join(encoding)),
+            encoding_map,
             "".join(decoding),
             # A class first (not a repeat): `re` then scans for it in C before trying a match.
             re.compile(f"[^{inside}]").findall,
@@ -457,6 +461,59 @@ class _Alphabet:
             turkic,
             fold_runs,
         )
+
+
+def _one_to_one_fn(
+    encoding: dict[int, int] | _codecs._EncodingMap, decoding: str, view: View, turkic: bool
+) -> Callable[[str], str | None]:
+    """For ``_map_by_chars``: the alphabet's codec, used to find out whether offsets move."""
+    simple = _simple_tables.get((view, turkic))
+    if simple is None:
+        simple = _simple_tables.setdefault((view, turkic), _SimpleTable(view, turkic))
+    encode = _codecs.charmap_encode
+    decode = _codecs.charmap_decode
+    marker = _MARKER
+
+    def one_to_one(text: str) -> str | None:
+        """``text.translate(simple)`` (before whitespace folding) when every character of
+        *text* becomes one character, else None; two C calls instead of one dict lookup per
+        character."""
+        encoded = encode(text.replace("?", _QUESTION_PROXY) if "?" in text else text, "replace", encoding)[0]
+        out: str = decode(encoded, "ignore", decoding)[0]
+        if len(out) != len(text):  # a member was removed: offsets move
+            return None
+        if _OUTSIDE_BYTE in encoded:
+            between = encoded.split(b"\xff")
+            if len(between) > 13:
+                return None
+            at = -1
+            for piece in between[:-1]:
+                at += len(piece) + 1
+                result = simple[ord(text[at])]
+                if result == _NOT_SIMPLE:
+                    return None
+                out = out.replace(marker, result, 1)
+        return out
+
+    return one_to_one
+
+
+_one_to_one: dict[tuple[View, bool], Callable[[str], str | None] | None] = {}
+_UNBUILT: Any = object()
+
+
+def _one_to_one_for(view: View, turkic: bool) -> Callable[[str], str | None] | None:
+    """The Latin alphabet's ``one_to_one`` for (view, turkic), or None for views without one."""
+    key = (view, turkic)
+    found = _one_to_one.get(key, _UNBUILT)  # one lookup: View.__eq__ is not free
+    if found is not _UNBUILT:
+        return found  # type: ignore[no-any-return]
+    fn = None
+    if view.kind in ("light", "standard"):
+        with contextlib.suppress(ValueError):  # no alphabet for this view: the slow way
+            fn = _Alphabet(_LATIN_CANDIDATES, view, turkic, False, []).one_to_one
+    _one_to_one[key] = fn
+    return fn
 
 
 def _alphabet_fn(
@@ -928,7 +985,8 @@ class _SimpleTable(dict[int, str]):
 
 _simple_tables: dict[tuple[View, bool], _SimpleTable] = {}
 _NON_ASCII_RUN = re.compile("[^\x00-\x7f]+")
-_WHITESPACE_RUN = re.compile(r"\s+")
+# what folding changes: a run of 2+ whitespace characters, or one that is not U+0020
+_FOLDED_WHITESPACE = re.compile(r"\s{2,}|[^\S ]")
 
 
 def _map_by_chars(text: str, view: View, turkic: bool) -> tuple[str, Sequence[int], Sequence[int]] | None:
@@ -997,10 +1055,8 @@ def _fold_mapped(
     new_starts: list[int] = []
     new_ends: list[int] = []
     last = 0
-    for ws in _WHITESPACE_RUN.finditer(out_text):
+    for ws in _FOLDED_WHITESPACE.finditer(out_text):
         a, b = ws.span()
-        if b - a == 1 and out_text[a] == " ":
-            continue
         folded.append(out_text[last:a])
         folded.append(" ")
         new_starts.extend(starts[last:a + 1])
@@ -1025,6 +1081,14 @@ def normalize_mapped(text: str, view: View, turkic: bool = False) -> Mapped:
     n = len(text)
     if view.kind == "raw":
         return Mapped(text, range(n), range(1, n + 1), n)
+    if not text.isascii():  # the usual non-ASCII post: two codec calls say no offset moves
+        same_length = _one_to_one_for(view, turkic)
+        if same_length is not None:
+            out = same_length(text)
+            if out is not None:
+                folded, starts, ends = _fold_mapped(out, range(n), range(1, n + 1))
+                return Mapped(folded, starts if isinstance(starts, range) else tuple(starts),
+                              ends if isinstance(ends, range) else tuple(ends), n)
     expected = normalize(text, view, turkic)
     fast = _map_by_chars(text, view, turkic)
     if fast is not None and fast[0] == expected:

@@ -697,3 +697,34 @@ class TestPerViewFastPath:
         assert normalize("Straße\xa0\xa0Æon  fa\xadit", STANDARD) == "strasse aeon fait"
         assert normalize("Mañana ÑANDÚ", STANDARD) == "mañana ñandu"
         assert normalize("Mañana ÑANDÚ", KEEP) == "mañana ñandú"
+
+
+class TestOneToOneCodec:
+    """The hit path's offset map for non-ASCII posts whose offsets do not move."""
+
+    @settings(max_examples=1500, suppress_health_check=list(HealthCheck), deadline=None)
+    @given(st.one_of(FAST_TEXT, TEXT), st.sampled_from([LIGHT, STANDARD, KEEP, SENSITIVE]), st.booleans())
+    def test_one_to_one_codec_map(self, text: str, view: View, turkic: bool) -> None:
+        """The alphabet codec's same-length test: when it says offsets do not move, the
+        text it gives, folded, is the fine-chunk map with offsets that do not move."""
+        from policyrules.normalize import _fold_mapped, _one_to_one_for
+
+        fn = _one_to_one_for(view, turkic)
+        assert fn is not None
+        out = fn(text)
+        if out is None:
+            return
+        n = len(text)
+        folded, starts, ends = _fold_mapped(out, range(n), range(1, n + 1))
+        assert (folded, list(starts), list(ends)) == _map_chunks(text, _chunks_fine(text), view, turkic)
+        assert folded == normalize(text, view, turkic)
+
+    def test_one_to_one_codec_examples(self) -> None:
+        """Accents, Turkish letters, emoji and '?' keep their offsets; ß, … and marks do not."""
+        from policyrules.normalize import _one_to_one_for
+
+        fn = _one_to_one_for(STANDARD, False)
+        assert fn is not None
+        assert fn("Ça va? Şok 😂 ñ\n") == "ca va? sok 😂 ñ "
+        for moved in ("Straße", "bon…", "e\u0301", "a\u200bb", "🇹🇷" * 7):
+            assert fn(moved) is None, moved
