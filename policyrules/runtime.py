@@ -443,8 +443,9 @@ class Ruleset:
                 if result.incomplete:
                     incomplete.extend(result.incomplete)
                     ctx.timed_out.update((scope, item) for item in result.timed_out)
-                for item, cancelled in result.excepted.items():
-                    ctx.excepted.setdefault((scope, item), []).extend(cancelled)
+                if result.excepted:
+                    for item, cancelled in result.excepted.items():
+                        ctx.excepted.setdefault((scope, item), []).extend(cancelled)
                 for item, found in result.by_item.items():
                     k = (scope, item)
                     if k in occ:
@@ -498,6 +499,8 @@ class Ruleset:
         programs = plan.programs
         if only is not None:
             candidates: Iterable[int] = [only]
+        elif len(ctx.occ) == 1 and not self._always:  # one item found: its rules, in order already
+            candidates = self._triggers.get(next(iter(ctx.occ)), ())
         elif ctx.occ:
             triggered = set(self._always)
             triggers = self._triggers
