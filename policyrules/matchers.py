@@ -628,6 +628,9 @@ class FieldScanner:
             tid, s, e, vkey, steps = found[0]
             t = self.terms[tid]
             if t.item >= 0:
+                text = texts.get(vkey)
+                if ascii_value and text is not None and len(text) == len(value):  # offsets are the original's
+                    return {t.item: [Occurrence(t.item, tid, t.written, label, s, e, steps, s, e, vkey)]}
                 return {t.item: [Occurrence(t.item, tid, t.written, label, -1, -1, steps, s, e, vkey, to_original)]}
         occs: list[Occurrence] = []
         except_occs: dict[int, list[tuple[int, int]]] = {}

@@ -530,8 +530,9 @@ def _alphabet_fn(
     """The whole fast path for one view (ASCII posts too, so that a post costs one Python
     call); ``other[0]``, when given, takes the posts with an alef (the Arabic alphabet).
 
-    Without *fold_runs* the three common branches leave runs of U+0020 unfolded (every
-    whitespace character is already U+0020): see ``normalizer``."""
+    Without *fold_runs* every branch but the last two (whole outside runs, the slow path)
+    leaves runs of U+0020 unfolded (every whitespace character is already U+0020): see
+    ``normalizer``."""
     loose = not fold_runs
     ascii_table, ascii_after = _ascii_table(view, turkic)
     str_encode = str.encode
@@ -593,8 +594,8 @@ def _alphabet_fn(
                 if result is None:
                     break
                 filled = filled.replace(marker, result, 1)
-            else:
-                return _fold_spaces(" ", filled) if "  " in filled else filled
+            else:  # results have whitespace as U+0020 (_OutsideTable): loose may keep runs
+                return filled if loose or "  " not in filled else _fold_spaces(" ", filled)
         else:
             found = outside_chars(text)
             normalized = list(map(char_lookup, found))
@@ -606,7 +607,7 @@ def _alphabet_fn(
                 joined[0::2] = pieces
                 joined[1::2] = normalized
                 out = "".join(joined)  # type: ignore[arg-type]
-                return _fold_spaces(" ", out) if "  " in out else out
+                return out if loose or "  " not in out else _fold_spaces(" ", out)
         pieces = out.split(marker)
         # Some outside character may merge with the one before it: whole runs, then.
         runs = outside_runs(text)
