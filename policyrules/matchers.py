@@ -24,7 +24,7 @@ from .evasion import AggressiveMatcher
 from .regex_atoms import required_class
 from .typos import TypoMatcher
 
-__all__ = ["EMPTY_SCAN", "FieldScanner", "Occurrence", "PatternSpec", "RegexBudget", "ScanResult", "TermSpec", "view_for"]
+__all__ = ["EMPTY_SCAN", "SETTLED_NO_HIT", "FieldScanner", "Occurrence", "PatternSpec", "RegexBudget", "ScanResult", "TermSpec", "view_for"]
 
 
 class TermSpec(NamedTuple):
@@ -232,6 +232,7 @@ class _ViewAutomaton:
 
 # `_settled`: can the emits hold a hit; and did a run key (payload "whole word" None) show?
 _HIT, _NO_HIT, _NO_HIT_RUNS = 0, 1, 2
+SETTLED_NO_HIT = _NO_HIT  # FieldScanner.first_pass
 
 
 def _settled(emits: list[Any], text: str) -> int:
@@ -426,14 +427,16 @@ class FieldScanner:
         return self._scan(value, label, turkic, budget, budget_seconds, None, None)
 
     @property
-    def first_pass(self) -> tuple[Callable[[str], str], Callable[[str], str], Callable[[str], Any]] | None:
+    def first_pass(self) -> tuple[Callable[[str], str], Callable[[str], str], Callable[[str], Any],
+                                  Callable[[list[Any], str], int]] | None:
         """For a caller that wants to settle most values without a call into the scanner:
-        ``(normalize, normalize Turkic, automaton iter)``, or None when the scanner needs
-        more than one pass. ``first_pass[turkic]`` gives the text to iterate; a value on which
-        the iterator yields nothing has no occurrence; otherwise pass its text and emits to
+        ``(normalize, normalize Turkic, automaton iter, settle)``, or None when the scanner
+        needs more than one pass. ``first_pass[turkic]`` gives the text to iterate; a value
+        on which the iterator yields nothing, or whose emits ``settle(emits, text)`` finds
+        ``SETTLED_NO_HIT``, has no occurrence; otherwise pass its text and emits to
         :meth:`scan_emits`. ``scan`` is exactly that."""
         lone = self._lone
-        return None if lone is None else (lone.loose[0], lone.loose[1], lone.automaton.iter)
+        return None if lone is None else (lone.loose[0], lone.loose[1], lone.automaton.iter, _settled)
 
     def scan_emits(self, value: str, text: str, emits: list[Any], label: str, turkic: bool,
                    budget: RegexBudget | None = None, budget_seconds: float | None = None) -> ScanResult:
@@ -608,19 +611,23 @@ class FieldScanner:
              pattern_hits: list[tuple[PatternSpec, int, int, str]],
              texts: dict[str, str], excepted: dict[int, list[tuple[Occurrence, str]]]) -> dict[int, list[Occurrence]]:
         mapped: dict[str, Any] = {}
-        # An ASCII value whose normalized text has its length was mapped one character to one
-        # character (every view is per-character on ASCII, and only whitespace runs of 2+ fold),
-        # so its offsets are the original's: no normalize_mapped (≈0.2-1 ms) for most hits.
-        ascii_value = value.isascii()
+        # A value whose normalized text keeps every offset (an ASCII one with no whitespace
+        # run, most others: nz.offsets_unchanged) needs no offset map (normalize_mapped).
+        unchanged: dict[str, bool] = {"raw": True}
+
+        def same_offsets(vkey: str) -> bool:
+            same = unchanged.get(vkey)
+            if same is None:
+                text = texts.get(vkey)
+                same = unchanged[vkey] = text is not None and len(text) == len(value) and (
+                    value.isascii() or nz.offsets_unchanged(value, view_for(vkey), turkic))
+            return same
 
         def to_original(vkey: str, s: int, e: int) -> tuple[int, int]:
-            if vkey == "raw":
+            if s < e and same_offsets(vkey):
                 return s, e
             m = mapped.get(vkey)
             if m is None:
-                text = texts.get(vkey)
-                if ascii_value and s < e and text is not None and len(text) == len(value):
-                    return s, e
                 m = mapped[vkey] = nz.normalize_mapped(value, view_for(vkey), turkic)
             return m.to_original(s, e)
 
@@ -628,8 +635,7 @@ class FieldScanner:
             tid, s, e, vkey, steps = found[0]
             t = self.terms[tid]
             if t.item >= 0:
-                text = texts.get(vkey)
-                if ascii_value and text is not None and len(text) == len(value):  # offsets are the original's
+                if same_offsets(vkey):
                     return {t.item: [Occurrence(t.item, tid, t.written, label, s, e, steps, s, e, vkey)]}
                 return {t.item: [Occurrence(t.item, tid, t.written, label, -1, -1, steps, s, e, vkey, to_original)]}
         occs: list[Occurrence] = []

@@ -37,6 +37,7 @@ __all__ = [
     "normalize_mapped",
     "normalize_term",
     "normalizer",
+    "offsets_unchanged",
     "word_spans",
     "words",
 ]
@@ -475,8 +476,8 @@ def _one_to_one_fn(
     marker = _MARKER
 
     def one_to_one(text: str) -> str | None:
-        """``text.translate(simple)`` (before whitespace folding) when every character of
-        *text* becomes one character, else None; two C calls instead of one dict lookup per
+        """``text.translate(simple)``, whitespace as U+0020 and not folded, when every
+        character of *text* becomes one character, else None; two C calls instead of one dict lookup per
         character."""
         encoded = encode(text.replace("?", _QUESTION_PROXY) if "?" in text else text, "replace", encoding)[0]
         out: str = decode(encoded, "ignore", decoding)[0]
@@ -492,7 +493,7 @@ def _one_to_one_fn(
                 result = simple[ord(text[at])]
                 if result == _NOT_SIMPLE:
                     return None
-                out = out.replace(marker, result, 1)
+                out = out.replace(marker, " " if result.isspace() else result, 1)
         return out
 
     return one_to_one
@@ -514,6 +515,23 @@ def _one_to_one_for(view: View, turkic: bool) -> Callable[[str], str | None] | N
             fn = _Alphabet(_LATIN_CANDIDATES, view, turkic, False, []).one_to_one
     _one_to_one[key] = fn
     return fn
+
+
+def offsets_unchanged(text: str, view: View, turkic: bool = False) -> bool:
+    """True when ``normalize(text, view, turkic)`` maps each character of *text* to exactly
+    one character and folds no whitespace run: a span of it is then the same span of
+    *text*. False can be wrong (the check gives up on rare characters); True never is.
+
+    >>> offsets_unchanged("Çok güzel 😂", STANDARD), offsets_unchanged("Straße", STANDARD)
+    (True, False)
+    """
+    if text.isascii():
+        return len(normalize(text, view, turkic)) == len(text)
+    same_length = _one_to_one_for(view, turkic)
+    if same_length is None:
+        return False
+    out = same_length(text)
+    return out is not None and "  " not in out
 
 
 def _alphabet_fn(

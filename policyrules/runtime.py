@@ -21,7 +21,7 @@ from . import normalize as nz
 from .compiler import Plan, RuleProgram
 from .errors import PolicyError, PostError
 from .logic import _MISSING, field_value
-from .matchers import EMPTY_SCAN, FieldScanner, Occurrence, RegexBudget, ScanResult
+from .matchers import EMPTY_SCAN, SETTLED_NO_HIT, FieldScanner, Occurrence, RegexBudget, ScanResult
 from .verdict import Evidence, ExplainNode, Match, Verdict, render_explain
 
 __all__ = ["Limits", "Ruleset"]
@@ -213,7 +213,8 @@ class Ruleset:
     _pattern_reads: dict[int, frozenset[tuple[str, int]]]
     _pattern_readers: dict[tuple[str, int], tuple[int, ...]]
     _text_only: FieldScanner | None
-    _first_pass: tuple[Callable[[str], str], Callable[[str], str], Callable[[str], Any]] | None
+    _first_pass: tuple[Callable[[str], str], Callable[[str], str], Callable[[str], Any],
+                       Callable[[list[Any], str], int]] | None
     _has_windows: bool
     limits: Limits
     root: str | None
@@ -332,9 +333,9 @@ class Ruleset:
                     # The regex budget object is made only if some pattern runs.
                     first = self._first_pass
                     if first is not None:  # FieldScanner.scan, without a call for most posts
-                        normalized = first[turkic](text)
+                        normalized = (first[1] if turkic else first[0])(text)
                         emits = list(first[2](normalized))
-                        if not emits:
+                        if not emits or first[3](emits, normalized) == SETTLED_NO_HIT:
                             return self._empty
                         scanned = fast.scan_emits(text, normalized, emits, "text", turkic, None,
                                                   limits.regex_post_budget)

@@ -728,3 +728,26 @@ class TestOneToOneCodec:
         assert fn("Ça va? Şok 😂 ñ\n") == "ca va? sok 😂 ñ "
         for moved in ("Straße", "bon…", "e\u0301", "a\u200bb", "🇹🇷" * 7):
             assert fn(moved) is None, moved
+
+    @settings(max_examples=1500, suppress_health_check=list(HealthCheck), deadline=None)
+    @given(st.one_of(FAST_TEXT, TEXT), st.sampled_from(ALL_VIEWS), st.booleans())
+    def test_offsets_unchanged_is_never_wrong(self, text: str, view: View, turkic: bool) -> None:
+        """offsets_unchanged(t) True: normalize_mapped(t) maps every character to itself."""
+        from policyrules.normalize import offsets_unchanged
+
+        if offsets_unchanged(text, view, turkic):
+            mapped = normalize_mapped(text, view, turkic)
+            n = len(text)
+            assert len(mapped.text) == n
+            assert (list(mapped.starts), list(mapped.ends)) == (list(range(n)), list(range(1, n + 1)))
+
+    def test_offsets_unchanged_examples(self) -> None:
+        """Common posts keep their offsets; expansions, removals and runs move them."""
+        from policyrules.normalize import offsets_unchanged
+
+        assert offsets_unchanged("Çok güzel 😂 İyi", STANDARD, turkic=True)
+        assert offsets_unchanged("kill you", STANDARD)
+        assert offsets_unchanged("كتاب", STANDARD)  # Arabic letters: one to one too
+        for moved in ("Straße", "a  b", "bon…", "k\u200bill", "كِتاب"):
+            assert not offsets_unchanged(moved, STANDARD), moved
+
