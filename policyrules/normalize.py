@@ -504,15 +504,27 @@ _UNBUILT: Any = object()
 
 
 def _one_to_one_for(view: View, turkic: bool) -> Callable[[str], str | None] | None:
-    """The Latin alphabet's ``one_to_one`` for (view, turkic), or None for views without one."""
+    """The alphabets' ``one_to_one`` for (view, turkic), or None for views without one."""
     key = (view, turkic)
     found = _one_to_one.get(key, _UNBUILT)  # one lookup: View.__eq__ is not free
     if found is not _UNBUILT:
         return found  # type: ignore[no-any-return]
-    fn = None
+    fn: Callable[[str], str | None] | None = None
     if view.kind in ("light", "standard"):
-        with contextlib.suppress(ValueError):  # no alphabet for this view: the slow way
-            fn = _Alphabet(_LATIN_CANDIDATES, view, turkic, False, []).one_to_one
+        alphabets: list[Callable[[str], str | None]] = []
+        for candidates in (_LATIN_CANDIDATES, _ARABIC_CANDIDATES):
+            with contextlib.suppress(ValueError):  # no such alphabet for this view: the slow way
+                alphabets.append(_Alphabet(candidates, view, turkic, False, []).one_to_one)
+        if len(alphabets) == 2:
+            latin, arabic = alphabets
+
+            def by_script(text: str) -> str | None:
+                """The Arabic alphabet for a post with an alef (as the fast path picks)."""
+                return arabic(text) if "\u0627" in text else latin(text)
+
+            fn = by_script
+        elif alphabets:
+            fn = alphabets[0]
     _one_to_one[key] = fn
     return fn
 

@@ -699,11 +699,21 @@ class TestPerViewFastPath:
         assert normalize("Mañana ÑANDÚ", KEEP) == "mañana ñandú"
 
 
+ARABIC_TEXT = st.text(
+    alphabet=st.sampled_from(
+        list("اأإآبتثجحخدذرزسشصضطظعغفقكلمنهوىيةئءؤ" + "\u064b\u064e\u064f\u0650\u0651\u0652\u0640")
+        + list("یکگپچژ" + "٠١٢٣٤٥٦٧٨٩۰۱۲" + " ?😂…\u200c\u200dAé\n")
+    ),
+    max_size=30,
+)
+
+
 class TestOneToOneCodec:
     """The hit path's offset map for non-ASCII posts whose offsets do not move."""
 
     @settings(max_examples=1500, suppress_health_check=list(HealthCheck), deadline=None)
-    @given(st.one_of(FAST_TEXT, TEXT), st.sampled_from([LIGHT, STANDARD, KEEP, SENSITIVE]), st.booleans())
+    @given(st.one_of(FAST_TEXT, TEXT, ARABIC_TEXT), st.sampled_from([LIGHT, STANDARD, KEEP, SENSITIVE]),
+           st.booleans())
     def test_one_to_one_codec_map(self, text: str, view: View, turkic: bool) -> None:
         """The alphabet codec's same-length test: when it says offsets do not move, the
         text it gives, folded, is the fine-chunk map with offsets that do not move."""
@@ -730,7 +740,7 @@ class TestOneToOneCodec:
             assert fn(moved) is None, moved
 
     @settings(max_examples=1500, suppress_health_check=list(HealthCheck), deadline=None)
-    @given(st.one_of(FAST_TEXT, TEXT), st.sampled_from(ALL_VIEWS), st.booleans())
+    @given(st.one_of(FAST_TEXT, TEXT, ARABIC_TEXT), st.sampled_from(ALL_VIEWS), st.booleans())
     def test_offsets_unchanged_is_never_wrong(self, text: str, view: View, turkic: bool) -> None:
         """offsets_unchanged(t) True: normalize_mapped(t) maps every character to itself."""
         from policyrules.normalize import offsets_unchanged
