@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from itertools import compress
 from typing import Any
 
 import attrs
@@ -381,7 +382,7 @@ class _Alphabet:
     Members whose result has several characters (ß, …) are left outside.
     """
 
-    __slots__ = ("fn", "members", "one_to_one")
+    __slots__ = ("fn", "members", "offset_fns")
 
     def __init__(
         self,
@@ -449,7 +450,7 @@ class _Alphabet:
             latin1 = (bytes(table), bytes(delete), tuple(expand), unhandled)
         inside = "\\x00-\\x7f" + re.escape(_QUESTION_PROXY + self.members)
         encoding_map = _codecs.charmap_build("".join(encoding))
-        self.one_to_one = _one_to_one_fn(encoding_map, "".join(decoding), view, turkic)
+        self.offset_fns = _offset_fns(encoding_map, "".join(decoding), members, view, turkic)
         self.fn = _alphabet_fn(
             encoding_map,
             "".join(decoding),
@@ -464,28 +465,48 @@ class _Alphabet:
         )
 
 
-def _one_to_one_fn(
-    encoding: dict[int, int] | _codecs._EncodingMap, decoding: str, view: View, turkic: bool
-) -> Callable[[str], str | None]:
-    """For ``_map_by_chars``: the alphabet's codec, used to find out whether offsets move."""
+_KEPT, _STARTS_EMPTY, _MARK_EMPTY = 1, 2, 0  # codec_map's flag per character (see there)
+_OffsetFns = tuple[Callable[[str], "str | None"], Callable[[str], "tuple[str, list[int], list[int]] | None"]]
+
+
+def _offset_fns(
+    encoding: dict[int, int] | _codecs._EncodingMap, decoding: str, members: list[str], view: View, turkic: bool
+) -> _OffsetFns:
+    """``(one_to_one, codec_map)`` for an alphabet: its codec, used by the offset maps of a
+    hit post (``normalize_mapped``, ``offsets_unchanged``) instead of a dict lookup, or a
+    pipeline call, per character."""
     simple = _simple_tables.get((view, turkic))
     if simple is None:
         simple = _simple_tables.setdefault((view, turkic), _SimpleTable(view, turkic))
+    chars = _char_tables.get((view, turkic))
+    if chars is None:
+        chars = _char_tables.setdefault((view, turkic), _CharTable(view, turkic))
     encode = _codecs.charmap_encode
     decode = _codecs.charmap_decode
     marker = _MARKER
+    # byte -> flag: ASCII and members with a result are kept; a removed member either starts
+    # a chunk (ZWSP) or is a mark that extends the chunk before it (harakat, U+FE0F)
+    by_byte = bytearray([_KEPT]) * 256
+    for i, c in enumerate(members, start=128):
+        if decoding[i] == "\ufffe":
+            entry = chars[c]
+            by_byte[i] = _STARTS_EMPTY if entry is not None and entry[0] else _MARK_EMPTY
+    flag_table = bytes(by_byte)
+    kept_only = bytes(1 if b == _KEPT else 0 for b in range(256))
+
+    def encoded(text: str) -> bytes:
+        return encode(text.replace("?", _QUESTION_PROXY) if "?" in text else text, "replace", encoding)[0]
 
     def one_to_one(text: str) -> str | None:
         """``text.translate(simple)``, whitespace as U+0020 and not folded, when every
-        character of *text* becomes one character, else None; two C calls instead of one dict lookup per
-        character."""
-        encoded = encode(text.replace("?", _QUESTION_PROXY) if "?" in text else text, "replace", encoding)[0]
-        out: str = decode(encoded, "ignore", decoding)[0]
+        character of *text* becomes one character, else None."""
+        raw = encoded(text)
+        out: str = decode(raw, "ignore", decoding)[0]
         if len(out) != len(text):  # a member was removed: offsets move
             return None
-        if _OUTSIDE_BYTE in encoded:
-            between = encoded.split(b"\xff")
-            if len(between) > 13:
+        if _OUTSIDE_BYTE in raw:
+            between = raw.split(b"\xff")
+            if len(between) > 65:  # a post of emoji: the slow way
                 return None
             at = -1
             for piece in between[:-1]:
@@ -496,37 +517,93 @@ def _one_to_one_fn(
                 out = out.replace(marker, " " if result.isspace() else result, 1)
         return out
 
-    return one_to_one
+    def codec_map(text: str) -> tuple[str, list[int], list[int]] | None:
+        """``_map_by_chars(text)`` before whitespace folding (None where it would be None,
+        or past 64 outside characters), from C-level passes over the encoded flags.
+
+        Each output character starts at its source character and ends where the next
+        character that is not a removed mark begins (a removed mark joins the chunk before
+        it, as in ``_map_by_chars``); a result of several characters gives each the same span.
+        """
+        raw = encoded(text)
+        n = len(text)
+        flags = bytearray(raw.translate(flag_table))
+        results: list[tuple[int, str]] = []  # outside characters: (offset, result)
+        if _OUTSIDE_BYTE in raw:
+            between = raw.split(b"\xff")
+            if len(between) > 65:
+                return None
+            at = -1
+            for piece in between[:-1]:
+                at += len(piece) + 1
+                entry = chars[text[at]]
+                if entry is None:
+                    return None
+                starter, result = entry
+                if result and not (starter or at == 0):
+                    return None  # a mark with a result: _map_by_chars gives up too
+                flags[at] = _KEPT if result else (_STARTS_EMPTY if starter else _MARK_EMPTY)
+                results.append((at, result))
+        if n and flags[0] == _MARK_EMPTY:
+            flags[0] = _STARTS_EMPTY  # nothing before it to extend
+        positions = list(compress(range(n), flags))  # every character but removed marks
+        kept_flags = flags.translate(kept_only)
+        kept = bytes(compress(kept_flags, flags))
+        starts = list(compress(positions, kept))
+        ends = list(compress([*positions[1:], n], kept))
+        out: str = decode(raw, "ignore", decoding)[0]
+        for at, result in reversed(results):  # from the end: indices before stay valid
+            if len(result) > 1:
+                j = kept_flags.count(1, 0, at)
+                starts[j : j + 1] = [at] * len(result)
+                ends[j : j + 1] = [ends[j]] * len(result) if result else []
+        if results:
+            pieces = out.split(marker)
+            if len(pieces) != len(results) + 1:
+                return None
+            filled = [pieces[0]]
+            for (_at, result), tail in zip(results, pieces[1:], strict=True):
+                filled.append(result)
+                filled.append(tail)
+            out = "".join(filled)
+        if len(out) != len(starts):
+            return None
+        return out, starts, ends
+
+    return one_to_one, codec_map
 
 
-_one_to_one: dict[tuple[View, bool], Callable[[str], str | None] | None] = {}
+_offset_fns_by_view: dict[tuple[View, bool], _OffsetFns | None] = {}
 _UNBUILT: Any = object()
 
 
-def _one_to_one_for(view: View, turkic: bool) -> Callable[[str], str | None] | None:
-    """The alphabets' ``one_to_one`` for (view, turkic), or None for views without one."""
+def _offset_fns_for(view: View, turkic: bool) -> _OffsetFns | None:
+    """The alphabets' ``(one_to_one, codec_map)`` for (view, turkic), picking the Arabic
+    alphabet for a post with an alef (as the fast path does), or None for views without."""
     key = (view, turkic)
-    found = _one_to_one.get(key, _UNBUILT)  # one lookup: View.__eq__ is not free
+    found = _offset_fns_by_view.get(key, _UNBUILT)  # one lookup: View.__eq__ is not free
     if found is not _UNBUILT:
         return found  # type: ignore[no-any-return]
-    fn: Callable[[str], str | None] | None = None
+    fns: _OffsetFns | None = None
     if view.kind in ("light", "standard"):
-        alphabets: list[Callable[[str], str | None]] = []
+        alphabets: list[_OffsetFns] = []
         for candidates in (_LATIN_CANDIDATES, _ARABIC_CANDIDATES):
             with contextlib.suppress(ValueError):  # no such alphabet for this view: the slow way
-                alphabets.append(_Alphabet(candidates, view, turkic, False, []).one_to_one)
+                alphabets.append(_Alphabet(candidates, view, turkic, False, []).offset_fns)
         if len(alphabets) == 2:
-            latin, arabic = alphabets
+            (latin_same, latin_map), (arabic_same, arabic_map) = alphabets
 
-            def by_script(text: str) -> str | None:
-                """The Arabic alphabet for a post with an alef (as the fast path picks)."""
-                return arabic(text) if "\u0627" in text else latin(text)
+            def one_to_one(text: str) -> str | None:
+                return arabic_same(text) if "\u0627" in text else latin_same(text)
 
-            fn = by_script
+            def codec_map(text: str) -> tuple[str, list[int], list[int]] | None:
+                return arabic_map(text) if "\u0627" in text else latin_map(text)
+
+            fns = one_to_one, codec_map
         elif alphabets:
-            fn = alphabets[0]
-    _one_to_one[key] = fn
-    return fn
+            fns = alphabets[0]
+    _offset_fns_by_view[key] = fns
+    return fns
 
 
 def offsets_unchanged(text: str, view: View, turkic: bool = False) -> bool:
@@ -539,10 +616,10 @@ def offsets_unchanged(text: str, view: View, turkic: bool = False) -> bool:
     """
     if text.isascii():
         return len(normalize(text, view, turkic)) == len(text)
-    same_length = _one_to_one_for(view, turkic)
-    if same_length is None:
+    fns = _offset_fns_for(view, turkic)
+    if fns is None:
         return False
-    out = same_length(text)
+    out = fns[0](text)
     return out is not None and "  " not in out
 
 
@@ -1113,13 +1190,17 @@ def normalize_mapped(text: str, view: View, turkic: bool = False) -> Mapped:
     if view.kind == "raw":
         return Mapped(text, range(n), range(1, n + 1), n)
     if not text.isascii():  # the usual non-ASCII post: two codec calls say no offset moves
-        same_length = _one_to_one_for(view, turkic)
-        if same_length is not None:
-            out = same_length(text)
+        fns = _offset_fns_for(view, turkic)
+        if fns is not None:
+            out = fns[0](text)
             if out is not None:
                 folded, starts, ends = _fold_mapped(out, range(n), range(1, n + 1))
                 return Mapped(folded, starts if isinstance(starts, range) else tuple(starts),
                               ends if isinstance(ends, range) else tuple(ends), n)
+            by_codec = fns[1](text)  # some offsets move: the codec finds out where
+            if by_codec is not None:
+                folded, starts, ends = _fold_mapped(*by_codec)
+                return Mapped(folded, tuple(starts), tuple(ends), n)
     expected = normalize(text, view, turkic)
     fast = _map_by_chars(text, view, turkic)
     if fast is not None and fast[0] == expected:

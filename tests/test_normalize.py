@@ -717,11 +717,11 @@ class TestOneToOneCodec:
     def test_one_to_one_codec_map(self, text: str, view: View, turkic: bool) -> None:
         """The alphabet codec's same-length test: when it says offsets do not move, the
         text it gives, folded, is the fine-chunk map with offsets that do not move."""
-        from policyrules.normalize import _fold_mapped, _one_to_one_for
+        from policyrules.normalize import _fold_mapped, _offset_fns_for
 
-        fn = _one_to_one_for(view, turkic)
-        assert fn is not None
-        out = fn(text)
+        fns = _offset_fns_for(view, turkic)
+        assert fns is not None
+        out = fns[0](text)
         if out is None:
             return
         n = len(text)
@@ -731,12 +731,14 @@ class TestOneToOneCodec:
 
     def test_one_to_one_codec_examples(self) -> None:
         """Accents, Turkish letters, emoji and '?' keep their offsets; ß, … and marks do not."""
-        from policyrules.normalize import _one_to_one_for
+        from policyrules.normalize import _offset_fns_for
 
-        fn = _one_to_one_for(STANDARD, False)
-        assert fn is not None
+        fns = _offset_fns_for(STANDARD, False)
+        assert fns is not None
+        fn = fns[0]
         assert fn("Ça va? Şok 😂 ñ\n") == "ca va? sok 😂 ñ "
-        for moved in ("Straße", "bon…", "e\u0301", "a\u200bb", "🇹🇷" * 7):
+        assert fn("🇹🇷" * 7) == "🇹🇷" * 7
+        for moved in ("Straße", "bon…", "e\u0301", "a\u200bb", "🇹🇷" * 40):
             assert fn(moved) is None, moved
 
     @settings(max_examples=1500, suppress_health_check=list(HealthCheck), deadline=None)
@@ -760,4 +762,34 @@ class TestOneToOneCodec:
         assert offsets_unchanged("كتاب", STANDARD)  # Arabic letters: one to one too
         for moved in ("Straße", "a  b", "bon…", "k\u200bill", "كِتاب"):
             assert not offsets_unchanged(moved, STANDARD), moved
+
+    @settings(max_examples=2000, suppress_health_check=list(HealthCheck), deadline=None)
+    @given(st.one_of(FAST_TEXT, TEXT, ARABIC_TEXT), st.sampled_from([LIGHT, STANDARD, KEEP, SENSITIVE]),
+           st.booleans())
+    def test_codec_map_is_the_char_map(self, text: str, view: View, turkic: bool) -> None:
+        """codec_map, folded, is the fine-chunk map exactly whenever it gives one."""
+        from policyrules.normalize import _fold_mapped, _offset_fns_for
+
+        fns = _offset_fns_for(view, turkic)
+        assert fns is not None
+        got = fns[1](text)
+        if got is None:
+            return
+        folded, starts, ends = _fold_mapped(*got)
+        assert (folded, list(starts), list(ends)) == _map_chunks(text, _chunks_fine(text), view, turkic)
+
+    def test_codec_map_examples(self) -> None:
+        """Expansions, removed marks and removed starters each get their own spans."""
+        from policyrules.normalize import _fold_mapped, _offset_fns_for
+
+        fns = _offset_fns_for(STANDARD, False)
+        assert fns is not None
+        codec_map = fns[1]
+        for text in ("Straße…", "❤\ufe0f ok", "k\u200bill", "كِتاب", "\ufe0fa", "ﬁx ß"):
+            got = codec_map(text)
+            assert got is not None, text
+            assert _fold_mapped(*got) == tuple(_map_chunks(text, _chunks_fine(text), STANDARD, False)), text
+        assert codec_map("a\u0301b") is None  # the mark composes with a: not context-free
+        assert codec_map("Straße")[1:] == ([0, 1, 2, 3, 4, 4, 5], [1, 2, 3, 4, 5, 5, 6])  # type: ignore[index]
+        assert codec_map("كِتاب")[1:] == ([0, 2, 3, 4], [2, 3, 4, 5])  # type: ignore[index]  # the kasra joins ك
 
