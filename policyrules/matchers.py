@@ -181,53 +181,75 @@ class _ViewAutomaton:
     spaces: such a key is rejected by one look at its neighbours (:class:`_BlocksBoundary`),
     which is what most keys found inside longer words ("ass" in "class") need.
 
-    The lone pass of :meth:`FieldScanner.scan` reads a text whose space runs are not folded
-    yet (``loose``): finding them costs more than normalizing an ASCII post, and they change
-    nothing for a key without a space (its neighbours are spaces either way). A key with a
-    space can only span a run if, for one of its spaces, the text holds the key up to that
-    space followed by a second space; so each such prefix is in the automaton too, as a
-    *run key* (``"fuck  "`` for "fuck you") whose emit sends the pass to the folded text.
-    No key starts with a space, so spaces cost the automaton nothing more.
+    The lone pass of :meth:`FieldScanner.scan` reads a cheaper text than ``normalize``'s
+    (``scan``): runs of spaces are not folded (finding them costs more than normalizing an
+    ASCII post), and an ASCII post under a case-folding standard view is only lowercased
+    (``nz.scan_normalizer``: its whitespace and backticks stay as written). Such differences
+    are non-word characters either way, so they change nothing for a key without a space or
+    an apostrophe. A key with one is hidden only where the text holds the key up to that
+    character followed by something else: a second space, another whitespace character, a
+    backtick. Each such prefix is in the automaton too, as a *scan key* (``"fuck  "``,
+    ``"fuck\\n"`` for "fuck you") whose emit sends the pass to the exact text. No key
+    starts with a space, so spaces cost the automaton nothing more. A view with more scan
+    keys than ``_MAX_SCAN_KEYS`` reads the exact text instead.
     """
 
-    __slots__ = ("automaton", "loose", "norm", "view")
+    __slots__ = ("automaton", "mode", "norm", "scan", "view")
 
     def __init__(self, view: nz.View, entries: dict[str, tuple[list[int], list[int]]],
                  terms: dict[int, TermSpec]) -> None:
         self.view = view
         a = ahocorasick.Automaton()
-        run_keys: set[str] = set()
+        lower = view.kind == "standard" and view.casefold  # nz.scan_normalizer lowercases ASCII
+        ends = (" ", *nz.ASCII_OTHER_SPACES) if lower else (" ",)
+        scan_keys: set[str] = set()
         for key, (tids, pids) in entries.items():
             whole_word = bool(tids) and not (nz.is_unspaced(key[0]) or nz.is_unspaced(key[-1])) and all(
                 not (terms[t].substring or terms[t].wild_left or terms[t].wild_right) for t in tids
             )
             a.add_word(key, (len(key), key[0], key[-1], tuple(tids), tuple(pids), whole_word))
-            at = key.find(" ", 1)
-            while at > 0:
-                run_keys.add(key[:at] + "  ")
-                at = key.find(" ", at + 1)
-        loose = view.kind != "raw" and not any(key.startswith(" ") or "  " in key for key in entries)
-        if loose:
-            for key in run_keys:
-                a.add_word(key, (len(key), key[0], " ", (), (), None))
+            for at, ch in enumerate(key):
+                if ch == " " and at:
+                    scan_keys.update(key[:at] + " " + end for end in ends)
+                    if lower:
+                        scan_keys.update(key[:at] + end for end in nz.ASCII_OTHER_SPACES)
+                elif ch == "'" and at and lower:
+                    scan_keys.add(key[:at] + "`")
+        mode = "norm"
+        if view.kind != "raw" and not any(key.startswith(" ") or "  " in key for key in entries):
+            mode = "scan" if lower and len(scan_keys) <= _MAX_SCAN_KEYS else "loose"
+            if mode == "loose":  # the runs of spaces only
+                scan_keys = {k for k in scan_keys if k.endswith("  ") and "`" not in k}
+            for key in scan_keys:
+                a.add_word(key, (len(key), key[0], key[-1], (), (), None))
         a.make_automaton()
         self.automaton = a
-        self._normalizers(loose)
+        self._normalizers(mode)
 
-    def _normalizers(self, loose: bool) -> None:
-        """``norm``: normalize, by ``turkic``. ``loose``: the same without folding space
-        runs when the run keys are in the automaton (else ``norm``)."""
+    def _normalizers(self, mode: str) -> None:
+        """``norm``: normalize, by ``turkic``. ``scan``: what the lone pass reads: the
+        ``nz.scan_normalizer`` text (mode "scan"), the text with runs of spaces (mode
+        "loose"), or the exact text (mode "norm"), as the automaton's scan keys allow."""
         view = self.view
+        self.mode = mode
         self.norm = nz.normalizer(view, False), nz.normalizer(view, True)
-        self.loose = (nz.normalizer(view, False, False), nz.normalizer(view, True, False)) if loose else self.norm
+        if mode == "scan":
+            self.scan = nz.scan_normalizer(view, False), nz.scan_normalizer(view, True)
+        elif mode == "loose":
+            self.scan = nz.normalizer(view, False, False), nz.normalizer(view, True, False)
+        else:
+            self.scan = self.norm
 
-    def __getstate__(self) -> tuple[nz.View, Any, bool]:
+    def __getstate__(self) -> tuple[nz.View, Any, str]:
         # the normalizers are closures: made again on load
-        return self.view, self.automaton, self.loose is not self.norm
+        return self.view, self.automaton, self.mode
 
-    def __setstate__(self, state: tuple[nz.View, Any, bool]) -> None:
-        self.view, self.automaton, loose = state
-        self._normalizers(loose)
+    def __setstate__(self, state: tuple[nz.View, Any, str]) -> None:
+        self.view, self.automaton, mode = state
+        self._normalizers(mode)
+
+
+_MAX_SCAN_KEYS = 200_000  # past this many, a view's lone pass reads the exact text
 
 
 # `_settled`: can the emits hold a hit; and did a run key (payload "whole word" None) show?
@@ -419,7 +441,7 @@ class FieldScanner:
         lone = self._lone
         if lone is not None:
             # Space runs are left to the automaton's run key (see _ViewAutomaton).
-            text = lone.loose[turkic](value)
+            text = lone.scan[turkic](value)
             emits = list(lone.automaton.iter(text))
             if not emits:
                 return EMPTY_SCAN
@@ -436,7 +458,7 @@ class FieldScanner:
         ``SETTLED_NO_HIT``, has no occurrence; otherwise pass its text and emits to
         :meth:`scan_emits`. ``scan`` is exactly that."""
         lone = self._lone
-        return None if lone is None else (lone.loose[0], lone.loose[1], lone.automaton.iter, _settled)
+        return None if lone is None else (lone.scan[0], lone.scan[1], lone.automaton.iter, _settled)
 
     def scan_emits(self, value: str, text: str, emits: list[Any], label: str, turkic: bool,
                    budget: RegexBudget | None = None, budget_seconds: float | None = None) -> ScanResult:
@@ -444,11 +466,15 @@ class FieldScanner:
         settled = _settled(emits, text)
         if settled == _NO_HIT:
             return EMPTY_SCAN
-        if settled == _NO_HIT_RUNS or "  " in text:  # again, on the folded text
-            text = nz.fold_space_runs(text)
-            emits = list(self._lone.automaton.iter(text))  # type: ignore[union-attr]
-            if settled == _NO_HIT_RUNS and (not emits or _settled(emits, text) == _NO_HIT):
-                return EMPTY_SCAN
+        lone = self._lone
+        assert lone is not None
+        if lone.mode != "norm":  # a hit or a scan key: on the exact text from here on
+            exact = lone.norm[turkic](value)
+            if exact != text:
+                text = exact
+                emits = list(lone.automaton.iter(text))
+                if settled == _NO_HIT_RUNS and (not emits or _settled(emits, text) == _NO_HIT):
+                    return EMPTY_SCAN
         return self._scan(value, label, turkic, budget, budget_seconds, text, emits)
 
     def _scan(self, value: str, label: str, turkic: bool, budget: RegexBudget | None,

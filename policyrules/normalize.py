@@ -24,6 +24,7 @@ import regex
 
 __all__ = [
     "APOSTROPHES",
+    "ASCII_OTHER_SPACES",
     "LIGHT",
     "NONE",
     "RAW",
@@ -39,6 +40,7 @@ __all__ = [
     "normalize_term",
     "normalizer",
     "offsets_unchanged",
+    "scan_normalizer",
     "word_spans",
     "words",
 ]
@@ -911,6 +913,40 @@ def normalize(text: str, view: View, turkic: bool = False) -> str:
     if slots is None:
         slots = _slots(view)
     return slots[1 if turkic else 0](text)
+
+
+#: ASCII whitespace but U+0020: a ``scan_normalizer`` text may hold these where ``normalize``
+#: has a space (and a backtick where it has an apostrophe)
+ASCII_OTHER_SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"
+
+
+def scan_normalizer(view: View, turkic: bool = False) -> Callable[[str], str]:
+    """What an automaton with *scan keys* can be run on instead of ``normalize``: cheaper,
+    and equal to it but for whitespace and backticks.
+
+    For the case-folding standard views an ASCII post is only ``str.lower()``ed (0.06 µs
+    against 0.2 for the exact path): its whitespace stays as written (any of
+    ``ASCII_OTHER_SPACES``, runs unfolded) and a backtick stays a backtick (``normalize``
+    gives U+0020 and an apostrophe; the Turkic fold also needs the post to have no ``I``).
+    Other posts and views get ``normalizer(view, turkic, fold_runs=False)``. Both kinds of
+    difference are non-word characters on both sides, so they change no word boundary;
+    they can only hide a key that holds a space or an apostrophe, which is what the scan
+    keys report (matchers._ViewAutomaton).
+    """
+    loose = normalizer(view, turkic, fold_runs=False)
+    if view.kind != "standard" or not view.casefold:
+        return loose
+    if turkic:
+
+        def scan_turkic(text: str) -> str:
+            return text.lower() if text.isascii() and "I" not in text else loose(text)
+
+        return scan_turkic
+
+    def scan(text: str) -> str:
+        return text.lower() if text.isascii() else loose(text)
+
+    return scan
 
 
 def fold_space_runs(text: str) -> str:

@@ -132,6 +132,36 @@ class TestTerms:
             assert ruleset.evaluate(post.replace("money", "moneys")).action == "none"
             assert ruleset.evaluate(post.replace("free", "").replace("FREE", "")).action == "none"
 
+    @pytest.mark.parametrize("cap", [None, 0])
+    def test_scan_keys_for_lowercased_ascii(self, cap: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+        """An ASCII post is scanned lowercased, its whitespace and backticks as written: a
+        term with a space or an apostrophe still matches across any whitespace or a
+        backtick (scan keys), with the original span; past the scan-key cap (0) the exact
+        text is scanned and the results are the same."""
+        from policyrules import matchers
+
+        if cap is not None:
+            monkeypatch.setattr(matchers, "_MAX_SCAN_KEYS", cap)
+        rs = rs_of(SPAM + 'rule r { policy: spam when: any(["free money", "don\'t stop", "zzzq"]) }')
+        lone = rs._text_only._lone  # type: ignore[union-attr]
+        assert lone.mode == ("loose" if cap == 0 else "scan")
+        for ruleset in (rs, pickle.loads(pickle.dumps(rs))):
+            assert ruleset._text_only._lone.mode == lone.mode  # type: ignore[union-attr]
+            for post, evidence in (
+                ("FREE\nmoney", "FREE\nmoney"),
+                ("free \r\n money!", "free \r\n money"),
+                ("free\x1cmoney", "free\x1cmoney"),
+                ("DON`T stop", "DON`T stop"),
+                ("don`t\tstop", "don`t\tstop"),
+            ):
+                v = ruleset.evaluate(post)
+                assert [e.text for e in v.matches[0].evidence] == [evidence], post
+                if post.endswith("stop"):
+                    assert ruleset.evaluate(post + "ped").action == "none"
+            assert ruleset.evaluate("free\nmoneys and don`ts").action == "none"
+            assert ruleset.evaluate({"text": "FREE\tMONEY", "lang": "tr"}).action == "label"
+            assert ruleset.evaluate({"text": "DON`T STOP IT", "lang": "tr"}).action == "label"
+
     def test_space_run_next_to_a_word_key(self) -> None:
         """A run right before or after a key inside a word changes nothing (class, glass)."""
         rs = rs_of(SPAM + 'rule r { policy: spam when: any(["ass", "a b"]) }')
