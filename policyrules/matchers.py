@@ -469,7 +469,8 @@ class FieldScanner:
         lone = self._lone
         assert lone is not None
         if lone.mode != "norm":  # a hit or a scan key: on the exact text from here on
-            exact = lone.norm[turkic](value)
+            # only a lowercased ASCII post differs in more than runs of spaces (scan_normalizer)
+            exact = lone.norm[turkic](value) if lone.mode == "scan" and value.isascii() else nz.fold_space_runs(text)
             if exact != text:
                 text = exact
                 emits = list(lone.automaton.iter(text))
