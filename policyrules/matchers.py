@@ -184,14 +184,15 @@ class _ViewAutomaton:
     The lone pass of :meth:`FieldScanner.scan` reads a cheaper text than ``normalize``'s
     (``scan``): runs of spaces are not folded (finding them costs more than normalizing an
     ASCII post), and an ASCII post under a case-folding standard view is only lowercased
-    (``nz.scan_normalizer``: its whitespace and backticks stay as written). Such differences
-    are non-word characters either way, so they change nothing for a key without a space or
-    an apostrophe. A key with one is hidden only where the text holds the key up to that
-    character followed by something else: a second space, another whitespace character, a
-    backtick. Each such prefix is in the automaton too, as a *scan key* (``"fuck  "``,
-    ``"fuck\\n"`` for "fuck you") whose emit sends the pass to the exact text. No key
-    starts with a space, so spaces cost the automaton nothing more. A view with more scan
-    keys than ``_MAX_SCAN_KEYS`` reads the exact text instead.
+    (``nz.scan_normalizer``: its whitespace stays as written). The difference is whitespace
+    on both sides, a non-word character, so it changes nothing for a key without a space.
+    A key with a space inside (keys never start with one: else the view reads the exact
+    text) is hidden only where the text holds the key up to that space followed by a second
+    space, or holds the key up to it followed by another whitespace character. Each such
+    prefix is in the automaton too, as a *scan key* (``"fuck  "``, ``"fuck\\n"`` for "fuck
+    you") whose emit sends the pass to the exact text. No key starts with a space, so
+    spaces cost the automaton nothing more. A view with more scan keys than
+    ``_MAX_SCAN_KEYS`` reads the text with runs of spaces only (run keys only).
     """
 
     __slots__ = ("automaton", "mode", "norm", "scan", "view")
@@ -208,18 +209,17 @@ class _ViewAutomaton:
                 not (terms[t].substring or terms[t].wild_left or terms[t].wild_right) for t in tids
             )
             a.add_word(key, (len(key), key[0], key[-1], tuple(tids), tuple(pids), whole_word))
-            for at, ch in enumerate(key):
-                if ch == " " and at:
-                    scan_keys.update(key[:at] + " " + end for end in ends)
-                    if lower:
-                        scan_keys.update(key[:at] + end for end in nz.ASCII_OTHER_SPACES)
-                elif ch == "'" and at and lower:
-                    scan_keys.add(key[:at] + "`")
+            at = key.find(" ", 1)
+            while at > 0:
+                scan_keys.update(key[:at] + " " + end for end in ends)
+                if lower:
+                    scan_keys.update(key[:at] + end for end in nz.ASCII_OTHER_SPACES)
+                at = key.find(" ", at + 1)
         mode = "norm"
         if view.kind != "raw" and not any(key.startswith(" ") or "  " in key for key in entries):
             mode = "scan" if lower and len(scan_keys) <= _MAX_SCAN_KEYS else "loose"
             if mode == "loose":  # the runs of spaces only
-                scan_keys = {k for k in scan_keys if k.endswith("  ") and "`" not in k}
+                scan_keys = {k for k in scan_keys if k.endswith("  ")}
             for key in scan_keys:
                 a.add_word(key, (len(key), key[0], key[-1], (), (), None))
         a.make_automaton()
@@ -452,11 +452,12 @@ class FieldScanner:
     def first_pass(self) -> tuple[Callable[[str], str], Callable[[str], str], Callable[[str], Any],
                                   Callable[[list[Any], str], int]] | None:
         """For a caller that wants to settle most values without a call into the scanner:
-        ``(normalize, normalize Turkic, automaton iter, settle)``, or None when the scanner
-        needs more than one pass. ``first_pass[turkic]`` gives the text to iterate; a value
-        on which the iterator yields nothing, or whose emits ``settle(emits, text)`` finds
-        ``SETTLED_NO_HIT``, has no occurrence; otherwise pass its text and emits to
-        :meth:`scan_emits`. ``scan`` is exactly that."""
+        ``(scan text, scan text Turkic, automaton iter, settle)``, or None when the scanner
+        needs more than one pass. ``first_pass[turkic](value)`` gives the text to iterate:
+        the automaton's *scan text* (see _ViewAutomaton), not ``normalize``'s, so use it for
+        nothing else. A value on which the iterator yields nothing, or whose emits
+        ``settle(emits, text)`` finds ``SETTLED_NO_HIT``, has no occurrence; otherwise pass
+        its scan text and emits to :meth:`scan_emits`. ``scan`` is exactly that."""
         lone = self._lone
         return None if lone is None else (lone.scan[0], lone.scan[1], lone.automaton.iter, _settled)
 

@@ -1,11 +1,13 @@
 """Text normalization views (language.md §3, §5): ``str`` + ``View`` -> normalized ``str`` or ``Mapped``.
 
-Two paths compute the same text. ``normalize`` is the fast path used on every post: it works
-on whole strings with C-level primitives (``unicodedata.normalize``, ``str.casefold``,
-``str.translate`` with lazily filled tables). ``normalize_mapped`` is the slow path used only
-for posts with a hit: it runs the same pipeline on small chunks of the text so that every
-output character knows the span of the original it came from, and it checks its result
-against the fast path (falling back to coarser chunks), so the two never disagree.
+Two paths compute the same text. ``normalize`` is the fast path: it works on whole strings
+with C-level primitives (per-view codecs and translate tables, ``unicodedata.normalize``,
+``str.casefold``). ``normalize_mapped`` is used only for posts with a hit: every output
+character also knows the span of the original it came from. Its codec paths (the usual
+post) are equal to the chunked pipeline by hypothesis properties; its per-character and
+chunked paths check their text against the fast path at run time (falling back to coarser
+chunks), so the two never disagree. ``scan_normalizer`` is what the engine's first pass
+reads: equal to ``normalize`` but for whitespace.
 """
 
 from __future__ import annotations
@@ -916,22 +918,21 @@ def normalize(text: str, view: View, turkic: bool = False) -> str:
 
 
 #: ASCII whitespace but U+0020: a ``scan_normalizer`` text may hold these where ``normalize``
-#: has a space (and a backtick where it has an apostrophe)
+#: has a space
 ASCII_OTHER_SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"
 
 
 def scan_normalizer(view: View, turkic: bool = False) -> Callable[[str], str]:
     """What an automaton with *scan keys* can be run on instead of ``normalize``: cheaper,
-    and equal to it but for whitespace and backticks.
+    and equal to it but for whitespace, which is a space in ``normalize``'s text.
 
-    For the case-folding standard views an ASCII post is only ``str.lower()``ed (0.06 µs
-    against 0.2 for the exact path): its whitespace stays as written (any of
-    ``ASCII_OTHER_SPACES``, runs unfolded) and a backtick stays a backtick (``normalize``
-    gives U+0020 and an apostrophe; the Turkic fold also needs the post to have no ``I``).
-    Other posts and views get ``normalizer(view, turkic, fold_runs=False)``. Both kinds of
-    difference are non-word characters on both sides, so they change no word boundary;
-    they can only hide a key that holds a space or an apostrophe, which is what the scan
-    keys report (matchers._ViewAutomaton).
+    For the case-folding standard views an ASCII post is only ``str.lower()``ed, and a
+    backtick made an apostrophe (0.08 µs against 0.2 for the exact path): its whitespace
+    stays as written (any of ``ASCII_OTHER_SPACES``; the Turkic fold also needs the post to
+    have no ``I``). Other posts and views get ``normalizer(view, turkic, fold_runs=False)``:
+    runs of spaces unfolded. Whitespace is a non-word character either way, so no word
+    boundary changes; it can only hide a key with a space inside (never at its start),
+    which is what the scan keys report (matchers._ViewAutomaton).
     """
     loose = normalizer(view, turkic, fold_runs=False)
     if view.kind != "standard" or not view.casefold:
@@ -939,12 +940,18 @@ def scan_normalizer(view: View, turkic: bool = False) -> Callable[[str], str]:
     if turkic:
 
         def scan_turkic(text: str) -> str:
-            return text.lower() if text.isascii() and "I" not in text else loose(text)
+            if text.isascii() and "I" not in text:
+                text = text.lower()
+                return text.replace("`", "'") if "`" in text else text
+            return loose(text)
 
         return scan_turkic
 
     def scan(text: str) -> str:
-        return text.lower() if text.isascii() else loose(text)
+        if text.isascii():
+            text = text.lower()
+            return text.replace("`", "'") if "`" in text else text
+        return loose(text)
 
     return scan
 
@@ -1216,7 +1223,10 @@ def _fold_mapped(
 def normalize_mapped(text: str, view: View, turkic: bool = False) -> Mapped:
     """Normalize ``text`` for ``view`` and keep, per output character, its original span.
 
-    ``result.text == normalize(text, view, turkic)`` always.
+    ``result.text == normalize(text, view, turkic)`` always: checked at run time on the
+    per-character and chunked paths; the codec paths (``_offset_fns``), which most hit posts
+    take, are equal to them by hypothesis properties (``TestOneToOneCodec``) and would
+    otherwise cost a second normalization per hit.
 
     >>> m = normalize_mapped("K\u200bİLL", STANDARD)
     >>> m.text, m.to_original(0, 4)

@@ -326,6 +326,8 @@ class Ruleset:
                     if type(lang) is str:
                         known = _TURKIC_TAGS.get(lang)
                         turkic = _turkic_tag(lang) if known is None else known
+                    elif isinstance(lang, str):  # a str subclass (numpy.str_...): as _primary_lang reads it
+                        turkic = _primary_lang(post) in ("tr", "az")
                 else:
                     text = None
                 limits = self.limits

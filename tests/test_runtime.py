@@ -142,7 +142,7 @@ class TestTerms:
 
         if cap is not None:
             monkeypatch.setattr(matchers, "_MAX_SCAN_KEYS", cap)
-        rs = rs_of(SPAM + 'rule r { policy: spam when: any(["free money", "don\'t stop", "zzzq"]) }')
+        rs = rs_of(SPAM + 'rule r { policy: spam when: any(["free money", "don\'t stop", "\'tis", "*\'s"]) }')
         lone = rs._text_only._lone  # type: ignore[union-attr]
         assert lone.mode == ("loose" if cap == 0 else "scan")
         for ruleset in (rs, pickle.loads(pickle.dumps(rs))):
@@ -153,6 +153,8 @@ class TestTerms:
                 ("free\x1cmoney", "free\x1cmoney"),
                 ("DON`T stop", "DON`T stop"),
                 ("don`t\tstop", "don`t\tstop"),
+                ("`tis the season", "`tis"),  # review: a term that starts with an apostrophe
+                ("John`s car", "John`s"),
             ):
                 v = ruleset.evaluate(post)
                 assert [e.text for e in v.matches[0].evidence] == [evidence], post
@@ -161,6 +163,16 @@ class TestTerms:
             assert ruleset.evaluate("free\nmoneys and don`ts").action == "none"
             assert ruleset.evaluate({"text": "FREE\tMONEY", "lang": "tr"}).action == "label"
             assert ruleset.evaluate({"text": "DON`T STOP IT", "lang": "tr"}).action == "label"
+
+    def test_turkic_lang_of_a_str_subclass(self) -> None:
+        """A lang that is a str subclass (numpy.str_ from pandas) folds like a plain str."""
+
+        class Tag(str):
+            pass
+
+        rs = rs_of(SPAM + 'rule r { policy: spam when: any(["sik"]) }')
+        assert rs.evaluate({"text": "SIK", "lang": Tag("tr")}).action == "none"  # SIK -> sık
+        assert rs.evaluate({"text": "SIK", "lang": Tag("en")}).action == "label"
 
     def test_space_run_next_to_a_word_key(self) -> None:
         """A run right before or after a key inside a word changes nothing (class, glass)."""
