@@ -203,25 +203,28 @@ class _ViewAutomaton:
         a = ahocorasick.Automaton()
         lower = view.kind == "standard" and view.casefold  # nz.scan_normalizer lowercases ASCII
         ends = (" ", *nz.ASCII_OTHER_SPACES) if lower else (" ",)
-        scan_keys: set[str] = set()
+        # scan key -> do all the keys it stands for start a word (whole-word terms, no atom)?
+        scan_keys: dict[str, bool] = {}
         for key, (tids, pids) in entries.items():
             whole_word = bool(tids) and not (nz.is_unspaced(key[0]) or nz.is_unspaced(key[-1])) and all(
                 not (terms[t].substring or terms[t].wild_left or terms[t].wild_right) for t in tids
             )
             a.add_word(key, (len(key), key[0], key[-1], tuple(tids), tuple(pids), whole_word))
+            starts_word = whole_word and not pids
             at = key.find(" ", 1)
             while at > 0:
-                scan_keys.update(key[:at] + " " + end for end in ends)
-                if lower:
-                    scan_keys.update(key[:at] + end for end in nz.ASCII_OTHER_SPACES)
+                for scan_key in [key[:at] + " " + end for end in ends] + (
+                    [key[:at] + end for end in nz.ASCII_OTHER_SPACES] if lower else []
+                ):
+                    scan_keys[scan_key] = scan_keys.get(scan_key, True) and starts_word
                 at = key.find(" ", at + 1)
         mode = "norm"
         if view.kind != "raw" and not any(key.startswith(" ") or "  " in key for key in entries):
             mode = "scan" if lower and len(scan_keys) <= _MAX_SCAN_KEYS else "loose"
-            if mode == "loose":  # the runs of spaces only
-                scan_keys = {k for k in scan_keys if k.endswith("  ")}
-            for key in scan_keys:
-                a.add_word(key, (len(key), key[0], key[-1], (), (), None))
+            for key, starts_word in scan_keys.items():
+                if mode == "scan" or key.endswith("  "):  # loose: the runs of spaces only
+                    # "first" None: the key matters only where it starts a word (_settled)
+                    a.add_word(key, (len(key), None if starts_word else key[0], key[-1], (), (), None))
         a.make_automaton()
         self.automaton = a
         self._normalizers(mode)
@@ -249,10 +252,10 @@ class _ViewAutomaton:
         self._normalizers(mode)
 
 
-_MAX_SCAN_KEYS = 200_000  # past this many, a view's lone pass reads the exact text
+_MAX_SCAN_KEYS = 200_000  # past this many, a view's lone pass reads runs of spaces only (mode "loose")
 
 
-# `_settled`: can the emits hold a hit; and did a run key (payload "whole word" None) show?
+# `_settled`: can the emits hold a hit; and did a scan key (payload "whole word" None) show?
 _HIT, _NO_HIT, _NO_HIT_RUNS = 0, 1, 2
 SETTLED_NO_HIT = _NO_HIT  # FieldScanner.first_pass
 
@@ -260,13 +263,17 @@ SETTLED_NO_HIT = _NO_HIT  # FieldScanner.first_pass
 def _settled(emits: list[Any], text: str) -> int:
     """Whether a lone pass's *emits* over *text* can hold a hit: ``_HIT`` if one may (a
     gate, a key that needs the full boundary check, a whole-word key with word boundaries),
-    else ``_NO_HIT``, or ``_NO_HIT_RUNS`` if the run key was among them."""
+    else ``_NO_HIT``, or ``_NO_HIT_RUNS`` if a scan key that may start a hidden key was
+    among them (the caller then scans the exact text)."""
     blocks = _BLOCKS
     n = len(text)
     runs = False
-    for end_idx, (klen, _first, _last, _tids, pids, whole_word) in emits:
+    for end_idx, (klen, first, _last, _tids, pids, whole_word) in emits:
         if pids or not whole_word:
-            if whole_word is None:
+            if whole_word is None:  # a scan key: settled unless it may start a hidden key
+                start = end_idx - klen + 1
+                if first is None and start > 0 and blocks[text[start - 1]]:
+                    continue  # inside a word, where no whole-word key it stands for can start
                 runs = True
                 continue
             return _HIT

@@ -164,6 +164,14 @@ class TestTerms:
             assert ruleset.evaluate({"text": "FREE\tMONEY", "lang": "tr"}).action == "label"
             assert ruleset.evaluate({"text": "DON`T STOP IT", "lang": "tr"}).action == "label"
 
+    def test_scan_key_inside_a_word(self) -> None:
+        """A scan key that ends a longer word settles the post for whole-word terms only."""
+        rs = rs_of(SPAM + 'rule r { policy: spam when: any(["i love"]) }')
+        assert rs.evaluate("hi\nlove").action == "none"
+        assert [e.text for e in rs.evaluate("x I\nlove").matches[0].evidence] == ["I\nlove"]
+        wild = rs_of(SPAM + 'rule r { policy: spam when: any(["*i love"]) }')
+        assert [e.text for e in wild.evaluate("hi\nlove").matches[0].evidence] == ["hi\nlove"]
+
     def test_turkic_lang_of_a_str_subclass(self) -> None:
         """A lang that is a str subclass (numpy.str_ from pandas) folds like a plain str."""
 
