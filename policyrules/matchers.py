@@ -469,9 +469,12 @@ class FieldScanner:
         return None if lone is None else (lone.scan[0], lone.scan[1], lone.automaton.iter, _settled)
 
     def scan_emits(self, value: str, text: str, emits: list[Any], label: str, turkic: bool,
-                   budget: RegexBudget | None = None, budget_seconds: float | None = None) -> ScanResult:
-        """``scan``, given the first pass's *text* and its non-empty *emits* (see ``first_pass``)."""
-        settled = _settled(emits, text)
+                   budget: RegexBudget | None = None, budget_seconds: float | None = None,
+                   settled: int | None = None) -> ScanResult:
+        """``scan``, given the first pass's *text* and its non-empty *emits* (see
+        ``first_pass``), and what ``settle`` said of them if the caller asked it."""
+        if settled is None:
+            settled = _settled(emits, text)
         if settled == _NO_HIT:
             return EMPTY_SCAN
         lone = self._lone

@@ -159,6 +159,7 @@ def _coerce(post: Any) -> dict[str, Any]:
     raise PostError(f"a post must be a str or a mapping, got {type(post).__name__}")
 
 
+_NO_INDICES: frozenset[int] = frozenset()
 _NO_AUTHOR: dict[str, Any] = {}  # what evaluate's fast path reads when a post has no author
 # lang tag as written -> is it Turkic (tr, az: Turkic case folding); filled on first sight
 _TURKIC_TAGS: dict[str, bool] = {}
@@ -337,10 +338,13 @@ class Ruleset:
                     if first is not None:  # FieldScanner.scan, without a call for most posts
                         normalized = (first[1] if turkic else first[0])(text)
                         emits = list(first[2](normalized))
-                        if not emits or first[3](emits, normalized) == SETTLED_NO_HIT:
+                        if not emits:
+                            return self._empty
+                        settled = first[3](emits, normalized)
+                        if settled == SETTLED_NO_HIT:
                             return self._empty
                         scanned = fast.scan_emits(text, normalized, emits, "text", turkic, None,
-                                                  limits.regex_post_budget)
+                                                  limits.regex_post_budget, settled)
                     else:
                         scanned = fast.scan(text, "text", turkic, None, limits.regex_post_budget)
                     if scanned is EMPTY_SCAN or (not scanned.by_item and not scanned.incomplete):
@@ -514,8 +518,9 @@ class Ruleset:
             candidates = sorted(triggered)
         else:
             candidates = self._always
-        undecided: set[int] = set()
+        undecided: frozenset[int] | set[int] = _NO_INDICES
         if ctx.timed_out:
+            undecided = set()
             for key in ctx.timed_out:
                 undecided.update(self._pattern_readers.get(key, ()))
             if only is not None:
@@ -525,7 +530,6 @@ class Ruleset:
             self._time(ctx, at, notes)  # else no rule reads the time, and no note can come of it
         matches: list[Match] = []
         shadow: list[Match] = []
-        closed = self.limits.regex_failure == "closed"
         for index in candidates:
             prog = programs[index]
             rule = prog.rule
@@ -534,6 +538,7 @@ class Ruleset:
             if index in undecided:
                 if not self._in_scope(prog, ctx):
                     continue  # out of scope: decided whatever the patterns say
+                closed = self.limits.regex_failure == "closed"
                 names = ", ".join(sorted(
                     plan.item_names[item] for key in self._pattern_reads[index] & ctx.timed_out
                     for item in (key[1],)
