@@ -139,7 +139,7 @@ def main() -> int:
             functools.partial(_normalize_reference, view=STANDARD, turkic=turkic),
         ]
         cf, nk, *row = interleaved(fns, posts, args.repeat)
-        mapped = per_post(lambda t, tk=turkic: normalize_mapped(t, STANDARD, tk), posts[:500], 1)
+        mapped = per_post(lambda t, tk=turkic: normalize_mapped(t, STANDARD, tk), posts[:500], 3)  # best of 3: warm
         ascii_share = sum(p.isascii() for p in posts) / len(posts)
         none, light, standard, std_keep, scanner, via, words, whole = row
         print(
