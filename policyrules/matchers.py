@@ -192,13 +192,14 @@ class _ViewAutomaton:
     prefix is in the automaton too, as a *scan key* (``"fuck  "``, ``"fuck\\n"`` for "fuck
     you") whose emit sends the pass to the exact text. No key starts with a space, so
     spaces cost the automaton nothing more. A view with more scan keys than
-    ``_MAX_SCAN_KEYS`` reads the text with runs of spaces only (run keys only).
+    ``_MAX_SCAN_KEYS`` and twice its keys reads the text with runs of spaces only (run keys
+    only). An automaton of a scanner that has no lone pass has no scan keys (mode "norm").
     """
 
     __slots__ = ("automaton", "mode", "norm", "scan", "view")
 
     def __init__(self, view: nz.View, entries: dict[str, tuple[list[int], list[int]]],
-                 terms: dict[int, TermSpec]) -> None:
+                 terms: dict[int, TermSpec], with_scan_keys: bool = True) -> None:
         self.view = view
         a = ahocorasick.Automaton()
         lower = view.kind == "standard" and view.casefold  # nz.scan_normalizer lowercases ASCII
@@ -219,8 +220,8 @@ class _ViewAutomaton:
                     scan_keys[scan_key] = scan_keys.get(scan_key, True) and starts_word
                 at = key.find(" ", at + 1)
         mode = "norm"
-        if view.kind != "raw" and not any(key.startswith(" ") or "  " in key for key in entries):
-            mode = "scan" if lower and len(scan_keys) <= _MAX_SCAN_KEYS else "loose"
+        if with_scan_keys and view.kind != "raw" and not any(key.startswith(" ") or "  " in key for key in entries):
+            mode = "scan" if lower and len(scan_keys) <= max(_MAX_SCAN_KEYS, 2 * len(entries)) else "loose"
             for key, starts_word in scan_keys.items():
                 if mode == "scan" or key.endswith("  "):  # loose: the runs of spaces only
                     # "first" None: the key matters only where it starts a word (_settled)
@@ -252,7 +253,9 @@ class _ViewAutomaton:
         self._normalizers(mode)
 
 
-_MAX_SCAN_KEYS = 200_000  # past this many, a view's lone pass reads runs of spaces only (mode "loose")
+# past this many scan keys, or twice the keys, a view's lone pass reads the text with runs
+# of spaces only (mode "loose", one scan key per space of a key)
+_MAX_SCAN_KEYS = 20_000
 
 
 # `_settled`: can the emits hold a hit; and did a scan key (payload "whole word" None) show?
@@ -406,8 +409,11 @@ class FieldScanner:
             else:
                 self.always.append(p)
         self.gated = gated
+        # Scan keys serve the lone pass only (see below): a scanner without one has none.
+        lone = len(grouped) == 1 and not self.always and not aggressive and not typo_terms
         self.automata = [
-            (key, _ViewAutomaton(view_for(key), entries, self.terms)) for key, entries in sorted(grouped.items())
+            (key, _ViewAutomaton(view_for(key), entries, self.terms, with_scan_keys=lone))
+            for key, entries in sorted(grouped.items())
         ]
         self.aggressive = AggressiveMatcher(aggressive) if aggressive else None
         typo_matcher = TypoMatcher(typo_terms)
