@@ -24,7 +24,7 @@ from .evasion import AggressiveMatcher
 from .regex_atoms import required_class
 from .typos import TypoMatcher
 
-__all__ = ["EMPTY_SCAN", "SETTLED_NO_HIT", "FieldScanner", "Occurrence", "PatternSpec", "RegexBudget", "ScanResult", "TermSpec", "view_for"]
+__all__ = ["EMPTY_SCAN", "SETTLED_NO_HIT", "FieldScanner", "FirstPass", "Occurrence", "PatternSpec", "RegexBudget", "ScanResult", "TermSpec", "view_for"]
 
 
 class TermSpec(NamedTuple):
@@ -259,32 +259,32 @@ _MAX_SCAN_KEYS = 20_000
 
 
 # `_settled`: can the emits hold a hit; and did a scan key (payload "whole word" None) show?
-_HIT, _NO_HIT, _NO_HIT_RUNS = 0, 1, 2
+_HIT, _NO_HIT, _NO_HIT_BUT_SCAN_KEY = 0, 1, 2
 SETTLED_NO_HIT = _NO_HIT  # FieldScanner.first_pass
 
 
 def _settled(emits: list[Any], text: str) -> int:
     """Whether a lone pass's *emits* over *text* can hold a hit: ``_HIT`` if one may (a
     gate, a key that needs the full boundary check, a whole-word key with word boundaries),
-    else ``_NO_HIT``, or ``_NO_HIT_RUNS`` if a scan key that may start a hidden key was
+    else ``_NO_HIT``, or ``_NO_HIT_BUT_SCAN_KEY`` if a scan key that may start a hidden key was
     among them (the caller then scans the exact text)."""
     blocks = _BLOCKS
     n = len(text)
-    runs = False
+    scan_key = False
     for end_idx, (klen, first, _last, _tids, pids, whole_word) in emits:
         if pids or not whole_word:
             if whole_word is None:  # a scan key: settled unless it may start a hidden key
                 start = end_idx - klen + 1
                 if first is None and start > 0 and blocks[text[start - 1]]:
                     continue  # inside a word, where no whole-word key it stands for can start
-                runs = True
+                scan_key = True
                 continue
             return _HIT
         start = end_idx - klen + 1
         if (start > 0 and blocks[text[start - 1]]) or (end_idx + 1 < n and blocks[text[end_idx + 1]]):
             continue
         return _HIT
-    return _NO_HIT_RUNS if runs else _NO_HIT
+    return _NO_HIT_BUT_SCAN_KEY if scan_key else _NO_HIT
 
 
 class _Regexes(dict[int, Any]):
@@ -339,6 +339,23 @@ def _prefilter(patterns: list[PatternSpec]) -> Any:
 
     pre = multiregex.RegexPrefilter(patterns)
     return pre if len(pre) else None
+
+
+class FirstPass(NamedTuple):
+    """For a caller that settles most values without a call into the scanner.
+
+    ``scan_text`` (``scan_text_turkic`` for tr/az posts) gives the text to pass to
+    ``emits``: the automaton's *scan text* (see _ViewAutomaton), not ``normalize``'s, so
+    use it for nothing else. A value on which ``emits`` yields nothing, or whose emits
+    ``settle(emits, text)`` finds ``SETTLED_NO_HIT``, has no occurrence; otherwise pass its
+    scan text, the emits and the settle result to :meth:`FieldScanner.scan_emits`.
+    ``FieldScanner.scan`` is exactly that.
+    """
+
+    scan_text: Callable[[str], str]
+    scan_text_turkic: Callable[[str], str]
+    emits: Callable[[str], Any]
+    settle: Callable[[list[Any], str], int]
 
 
 class FieldScanner:
@@ -453,7 +470,7 @@ class FieldScanner:
         """
         lone = self._lone
         if lone is not None:
-            # Space runs are left to the automaton's run key (see _ViewAutomaton).
+            # The scan text, not the exact one: see _ViewAutomaton (scan keys).
             text = lone.scan[turkic](value)
             emits = list(lone.automaton.iter(text))
             if not emits:
@@ -462,17 +479,11 @@ class FieldScanner:
         return self._scan(value, label, turkic, budget, budget_seconds, None, None)
 
     @property
-    def first_pass(self) -> tuple[Callable[[str], str], Callable[[str], str], Callable[[str], Any],
-                                  Callable[[list[Any], str], int]] | None:
-        """For a caller that wants to settle most values without a call into the scanner:
-        ``(scan text, scan text Turkic, automaton iter, settle)``, or None when the scanner
-        needs more than one pass. ``first_pass[turkic](value)`` gives the text to iterate:
-        the automaton's *scan text* (see _ViewAutomaton), not ``normalize``'s, so use it for
-        nothing else. A value on which the iterator yields nothing, or whose emits
-        ``settle(emits, text)`` finds ``SETTLED_NO_HIT``, has no occurrence; otherwise pass
-        its scan text and emits to :meth:`scan_emits`. ``scan`` is exactly that."""
+    def first_pass(self) -> FirstPass | None:
+        """The one automaton pass that settles most values (see :class:`FirstPass`), or
+        None when the scanner needs more than one pass."""
         lone = self._lone
-        return None if lone is None else (lone.scan[0], lone.scan[1], lone.automaton.iter, _settled)
+        return None if lone is None else FirstPass(lone.scan[0], lone.scan[1], lone.automaton.iter, _settled)
 
     def scan_emits(self, value: str, text: str, emits: list[Any], label: str, turkic: bool,
                    budget: RegexBudget | None = None, budget_seconds: float | None = None,
@@ -491,7 +502,7 @@ class FieldScanner:
             if exact != text:
                 text = exact
                 emits = list(lone.automaton.iter(text))
-                if settled == _NO_HIT_RUNS and (not emits or _settled(emits, text) == _NO_HIT):
+                if settled == _NO_HIT_BUT_SCAN_KEY and (not emits or _settled(emits, text) == _NO_HIT):
                     return EMPTY_SCAN
         return self._scan(value, label, turkic, budget, budget_seconds, text, emits)
 

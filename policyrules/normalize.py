@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from itertools import compress
-from typing import Any
+from typing import Any, ClassVar, Self, TypeVar
 
 import attrs
 import regex
@@ -312,33 +312,52 @@ def _context_free(ch: str, view: View, turkic: bool) -> bool:
     return all(not stage or _stable_starter(stage[0]) for stage in _stages(ch, view, turkic))
 
 
-class _RunTable(dict[str, "str | None"]):
-    """Run outside the alphabet -> its normalized form, or None when it cannot be cut off."""
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+class _ViewTable(dict[_K, _V]):
+    """A per-(view, turkic) cache that fills itself (``__missing__``); ``for_view`` gives
+    the one shared instance of each subclass per (view, turkic)."""
+
+    _shared: ClassVar[dict[tuple[View, bool], Any]]
+
+    def __init_subclass__(cls) -> None:
+        cls._shared = {}
 
     def __init__(self, view: View, turkic: bool) -> None:
         super().__init__()
         self._view = view
         self._turkic = turkic
+
+    def _remember(self, key: _K, value: _V) -> _V:
+        """Store and return *value*, first emptying a full cache (memory stays bounded)."""
+        if len(self) >= _CACHE_CAP:
+            self.clear()
+        self[key] = value
+        return value
+
+    @classmethod
+    def for_view(cls, view: View, turkic: bool) -> Self:
+        table = cls._shared.get((view, turkic))
+        if table is None:
+            table = cls._shared.setdefault((view, turkic), cls(view, turkic))
+        return table  # type: ignore[no-any-return]
+
+
+class _RunTable(_ViewTable[str, "str | None"]):
+    """Run outside the alphabet -> its normalized form, or None when it cannot be cut off."""
 
     def __missing__(self, run: str) -> str | None:
         view, turkic = self._view, self._turkic
         value = _core(run, view, turkic) if _safe_start(run[0], view, turkic) else None
-        if len(run) <= _CACHE_MAX_WORD:
-            if len(self) >= _CACHE_CAP:
-                self.clear()
-            self[run] = value
-        return value
+        return self._remember(run, value) if len(run) <= _CACHE_MAX_WORD else value
 
 
-class _OutsideTable(dict[str, "str | None"]):
+class _OutsideTable(_ViewTable[str, "str | None"]):
     """Character outside the alphabet -> its result (whitespace as U+0020, so that only runs
     of spaces are left to fold), or None when it may merge with the character before it (or
     its result holds the marker U+FFFF): the caller then takes whole runs."""
-
-    def __init__(self, view: View, turkic: bool) -> None:
-        super().__init__()
-        self._view = view
-        self._turkic = turkic
 
     def __missing__(self, ch: str) -> str | None:
         view, turkic = self._view, self._turkic
@@ -347,10 +366,7 @@ class _OutsideTable(dict[str, "str | None"]):
             value = "".join(" " if c.isspace() else c for c in value)
             if _MARKER in value:  # U+FFFF itself: results are put in the markers' places
                 value = None
-        if len(self) >= _CACHE_CAP:
-            self.clear()
-        self[ch] = value
-        return value
+        return self._remember(ch, value)
 
 
 # Most frequent first: an alphabet holds 127 characters (those with multi-character results,
@@ -479,12 +495,8 @@ def _offset_fns(
     """``(one_to_one, codec_map)`` for an alphabet: its codec, used by the offset maps of a
     hit post (``normalize_mapped``, ``offsets_unchanged``) instead of a dict lookup, or a
     pipeline call, per character."""
-    simple = _simple_tables.get((view, turkic))
-    if simple is None:
-        simple = _simple_tables.setdefault((view, turkic), _SimpleTable(view, turkic))
-    chars = _char_tables.get((view, turkic))
-    if chars is None:
-        chars = _char_tables.setdefault((view, turkic), _CharTable(view, turkic))
+    simple = _SimpleTable.for_view(view, turkic)
+    chars = _CharTable.for_view(view, turkic)
     encode = _codecs.charmap_encode
     decode = _codecs.charmap_decode
     marker = _MARKER
@@ -654,15 +666,8 @@ def _alphabet_fn(
     decode = _codecs.charmap_decode
     marker = _MARKER
     proxy = _QUESTION_PROXY
-    key = (view, turkic)
-    table = _run_tables.get(key)
-    if table is None:
-        table = _run_tables.setdefault(key, _RunTable(view, turkic))
-    run_lookup = table.__getitem__
-    chars = _outside_tables.get(key)
-    if chars is None:
-        chars = _outside_tables.setdefault(key, _OutsideTable(view, turkic))
-    char_lookup = chars.__getitem__
+    run_lookup = _RunTable.for_view(view, turkic).__getitem__
+    char_lookup = _OutsideTable.for_view(view, turkic).__getitem__
 
     def alphabet(text: str) -> str:
         """The normalized text, whitespace folded."""
@@ -737,8 +742,6 @@ def _alphabet_fn(
     return alphabet
 
 
-_run_tables: dict[tuple[View, bool], _RunTable] = {}
-_outside_tables: dict[tuple[View, bool], _OutsideTable] = {}
 _word_caches: dict[tuple[View, bool], dict[str, str]] = {}
 
 
@@ -1084,28 +1087,19 @@ def _proportional(text: str, out: str) -> tuple[list[int], list[int]]:
     return starts, ends
 
 
-class _CharTable(dict[str, "tuple[bool, str] | None"]):
+class _CharTable(_ViewTable[str, "tuple[bool, str] | None"]):
     """Character -> (starts a chunk, its normalized form), or None when not context-free."""
-
-    def __init__(self, view: View, turkic: bool) -> None:
-        super().__init__()
-        self._view = view
-        self._turkic = turkic
 
     def __missing__(self, ch: str) -> tuple[bool, str] | None:
         view, turkic = self._view, self._turkic
         value = (_starts_chunk(ch), _core(ch, view, turkic)) if _context_free(ch, view, turkic) else None
-        if len(self) >= _CACHE_CAP:
-            self.clear()
-        self[ch] = value
-        return value
+        return self._remember(ch, value)
 
 
-_char_tables: dict[tuple[View, bool], _CharTable] = {}
 _NOT_SIMPLE = "\uffff"  # a noncharacter: stands for "not one character to one" below
 
 
-class _SimpleTable(dict[int, str]):
+class _SimpleTable(_ViewTable[int, str]):
     """Code point -> its one-character normalized form, or ``_NOT_SIMPLE``.
 
     Simple: ASCII, or a context-free character that starts a chunk and becomes exactly
@@ -1113,12 +1107,8 @@ class _SimpleTable(dict[int, str]):
     """
 
     def __init__(self, view: View, turkic: bool) -> None:
-        super().__init__()
-        self._chars = _char_tables.get((view, turkic)) or _char_tables.setdefault(
-            (view, turkic), _CharTable(view, turkic)
-        )
-        self._view = view
-        self._turkic = turkic
+        super().__init__(view, turkic)
+        self._chars = _CharTable.for_view(view, turkic)
 
     def __missing__(self, cp: int) -> str:
         ch = chr(cp)
@@ -1134,7 +1124,6 @@ class _SimpleTable(dict[int, str]):
         return value
 
 
-_simple_tables: dict[tuple[View, bool], _SimpleTable] = {}
 _NON_ASCII_RUN = re.compile("[^\x00-\x7f]+")
 # what folding changes: a run of 2+ whitespace characters, or one that is not U+0020
 _FOLDED_WHITESPACE = re.compile(r"\s{2,}|[^\S ]")
@@ -1148,15 +1137,10 @@ def _map_by_chars(text: str, view: View, turkic: bool) -> tuple[str, Sequence[in
     microseconds instead of one pipeline call per character. Returns None when some
     character is not context-free; the caller then takes the chunked path.
     """
-    simple = _simple_tables.get((view, turkic))
-    if simple is None:
-        simple = _simple_tables.setdefault((view, turkic), _SimpleTable(view, turkic))
-    one_to_one = text.translate(simple)
+    one_to_one = text.translate(_SimpleTable.for_view(view, turkic))
     if _NOT_SIMPLE not in one_to_one:  # the usual text: no offset moves
         return _fold_mapped(one_to_one, range(len(text)), range(1, len(text) + 1))
-    table = _char_tables.get((view, turkic))
-    if table is None:
-        table = _char_tables.setdefault((view, turkic), _CharTable(view, turkic))
+    table = _CharTable.for_view(view, turkic)
     pieces: list[str] = []
     starts: list[int] = []
     ends: list[int] = []

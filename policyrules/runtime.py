@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +21,15 @@ from . import normalize as nz
 from .compiler import Plan, RuleProgram
 from .errors import PolicyError, PostError
 from .logic import _MISSING, field_value
-from .matchers import EMPTY_SCAN, SETTLED_NO_HIT, FieldScanner, Occurrence, RegexBudget, ScanResult
+from .matchers import (
+    EMPTY_SCAN,
+    SETTLED_NO_HIT,
+    FieldScanner,
+    FirstPass,
+    Occurrence,
+    RegexBudget,
+    ScanResult,
+)
 from .verdict import Evidence, ExplainNode, Match, Verdict, render_explain
 
 __all__ = ["Limits", "Ruleset"]
@@ -214,8 +222,7 @@ class Ruleset:
     _pattern_reads: dict[int, frozenset[tuple[str, int]]]
     _pattern_readers: dict[tuple[str, int], tuple[int, ...]]
     _text_only: FieldScanner | None
-    _first_pass: tuple[Callable[[str], str], Callable[[str], str], Callable[[str], Any],
-                       Callable[[list[Any], str], int]] | None
+    _first_pass: FirstPass | None
     _has_windows: bool
     limits: Limits
     root: str | None
@@ -324,11 +331,9 @@ class Ruleset:
                       and type(post.get("author", _NO_AUTHOR)) is dict):  # else _coerce has to complain
                     text = post.get("text")
                     lang = post.get("lang")
-                    if type(lang) is str:
+                    if isinstance(lang, str):  # str subclasses too (numpy.str_), as _primary_lang reads them
                         known = _TURKIC_TAGS.get(lang)
                         turkic = _turkic_tag(lang) if known is None else known
-                    elif isinstance(lang, str):  # a str subclass (numpy.str_...): as _primary_lang reads it
-                        turkic = _primary_lang(post) in ("tr", "az")
                 else:
                     text = None
                 limits = self.limits
@@ -336,11 +341,11 @@ class Ruleset:
                     # The regex budget object is made only if some pattern runs.
                     first = self._first_pass
                     if first is not None:  # FieldScanner.scan, without a call for most posts
-                        normalized = (first[1] if turkic else first[0])(text)
-                        emits = list(first[2](normalized))
+                        normalized = (first.scan_text_turkic if turkic else first.scan_text)(text)
+                        emits = list(first.emits(normalized))
                         if not emits:
                             return self._empty
-                        settled = first[3](emits, normalized)
+                        settled = first.settle(emits, normalized)
                         if settled == SETTLED_NO_HIT:
                             return self._empty
                         scanned = fast.scan_emits(text, normalized, emits, "text", turkic, None,
